@@ -1,0 +1,70 @@
+"""CamVid comparison schedule: train one configuration, evaluate on val at native size, record it.
+
+    python bench/camvid_train.py --labeled-fraction 0.125 --seed 0
+
+Resumable: rerunning the same command continues the run in runs/bench/<name>.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from results_io import write_result
+
+from semiseg_tf.evaluation import evaluate
+from semiseg_tf.loading import load_segmenter
+from semiseg_tf.training import TrainConfig, train
+
+CAMVID = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "camvid"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default=str(CAMVID))
+    parser.add_argument("--model", default="deeplabv3plus")
+    parser.add_argument("--method", default="supervised")
+    parser.add_argument("--labeled-fraction", type=float, default=1.0)
+    parser.add_argument("--steps", type=int, default=1000)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--train-size", default="240x320")
+    parser.add_argument("--crop-size", default="192x256")
+    parser.add_argument("--learning-rate", type=float, default=1e-3)
+    parser.add_argument("--jit-compile", default="false")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--checkpoint-every", type=int, default=100)
+    args = parser.parse_args()
+
+    name = f"camvid-{args.model}-{args.method}-f{args.labeled_fraction:g}-s{args.seed}"
+    run_dir = Path("runs/bench") / name
+    size = tuple(int(v) for v in args.train_size.split("x"))
+    crop = tuple(int(v) for v in args.crop_size.split("x"))
+    config = TrainConfig(data=args.data, model=args.model, method=args.method,
+                         labeled_fraction=args.labeled_fraction, steps=args.steps,
+                         batch_size=args.batch_size, train_size=size, crop_size=crop, learning_rate=args.learning_rate,
+                         checkpoint_every=args.checkpoint_every, seed=args.seed, jit_compile=args.jit_compile)
+    resume = (run_dir / "config.json").is_file()
+    if not (run_dir / "model.keras").is_file() or resume and not (run_dir / "timing.json").is_file():
+        summary = train(config, run_dir, resume=resume, verbose=2)
+    else:
+        summary = json.loads((run_dir / "timing.json").read_text())
+    loaded = load_segmenter(run_dir)
+    result = evaluate(loaded.model, args.data, "val", loaded.input_size, out=run_dir / "eval_val.json")
+    stored = json.loads((run_dir / "config.json").read_text())
+    write_result(name, {
+        "task": "camvid-semi" if args.method != "supervised" else "camvid-supervised",
+        "dataset": "camvid", "split": "val", "model": args.model, "method": args.method,
+        "supervision": "full" if args.method == "supervised" else "semi",
+        "labeled_fraction": args.labeled_fraction, "labeled_images": stored["labeled_count"],
+        "seed": args.seed, "miou": result["miou"], "per_class_iou": result["per_class_iou"],
+        "pixel_accuracy": result["pixel_accuracy"], "train_seconds": summary["train_seconds"],
+        "steps": summary["steps"], "batch_size": args.batch_size, "train_size": list(size), "crop_size": list(crop),
+        "eval_resolution": "native 360x480 (logits resized back)",
+        "images_per_second": summary["images_per_second"],
+    })
+    print(f"{name}: val mIoU {100 * result['miou']:.1f} in {summary['train_seconds']:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

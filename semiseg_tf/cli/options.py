@@ -1,0 +1,42 @@
+"""Option types and error handling shared by the CLI commands."""
+
+from __future__ import annotations
+
+import functools
+
+import click
+
+from semiseg_tf.data.errors import DataError
+
+
+class SizeType(click.ParamType):
+    """`HxW` (e.g. 240x320) -> (240, 320)."""
+
+    name = "HxW"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, tuple):
+            return value
+        try:
+            height, width = (int(v) for v in str(value).lower().split("x"))
+            if height <= 0 or width <= 0:
+                raise ValueError
+            return height, width
+        except ValueError:
+            self.fail(f"expected HEIGHTxWIDTH such as 240x320, got '{value}'", param, ctx)
+
+
+SIZE = SizeType()
+
+
+def friendly_errors(function):
+    """Turn bad-input errors into one clear line and exit code 2, not a traceback."""
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except (DataError, FileNotFoundError) as exc:
+            raise click.ClickException(str(exc)) from exc
+
+    return wrapper

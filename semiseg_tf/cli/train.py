@@ -1,0 +1,56 @@
+"""`semiseg-tf train`."""
+
+from __future__ import annotations
+
+import click
+
+from semiseg_tf.cli.options import SIZE, friendly_errors
+
+
+@click.command("train")
+@click.option("--data", default="builtin:shapes", show_default=True,
+              help="Dataset folder (images/, masks/, split lists, classes.json) or builtin:shapes.")
+@click.option("--model", default="deeplabv3plus", show_default=True,
+              help="Model preset: deeplabv3plus, deeplabv3plus-tiny, unet, unet-tiny.")
+@click.option("--method", default="supervised", show_default=True, help="Training method.")
+@click.option("--labeled-fraction", type=float, default=None, help="Fraction of the train split whose masks are used.")
+@click.option("--labeled-list", type=click.Path(dir_okay=False), default=None, help="File of stems whose masks are used.")
+@click.option("--steps", type=int, default=1000, show_default=True, help="Optimisation steps.")
+@click.option("--batch-size", type=int, default=8, show_default=True)
+@click.option("--train-size", type=SIZE, default=None, help="Resolution images are brought to, HxW (default: native).")
+@click.option("--crop-size", type=SIZE, default=None, help="Random crop the network sees, HxW (default: train size).")
+@click.option("--lr", "learning_rate", type=float, default=1e-3, show_default=True, help="Peak AdamW learning rate.")
+@click.option("--weight-decay", type=float, default=1e-4, show_default=True)
+@click.option("--schedule", type=click.Choice(["poly", "cosine"]), default="poly", show_default=True)
+@click.option("--class-weighting", type=click.Choice(["median-frequency", "none"]),
+              default="median-frequency", show_default=True)
+@click.option("--checkpoint-every", type=int, default=100, show_default=True, help="Steps between checkpoints.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--jit-compile", type=click.Choice(["auto", "true", "false"]), default="false", show_default=True,
+              help="XLA; slower than plain TF on small CPUs (see BENCHMARKS.md).")
+@click.option("--out", type=click.Path(file_okay=False), required=True, help="Run directory.")
+@click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
+@click.option("--no-eval", is_flag=True, help="Skip the evaluation on the val split at the end.")
+@friendly_errors
+def command(out, resume, no_eval, **options):
+    """Train a segmentation model; checkpoints, TensorBoard logs and history go to --out."""
+    from semiseg_tf.evaluation import evaluate
+    from semiseg_tf.loading import load_segmenter
+    from semiseg_tf.metrics import format_table
+    from semiseg_tf.training import TrainConfig, train
+
+    config = TrainConfig(**options)
+    summary = train(config, out, resume=resume)
+    click.echo(f"trained {summary['steps']} steps in {summary['train_seconds']:.0f} s "
+               f"({summary['images_per_second']:.1f} images/s); model saved to {out}/model.keras")
+    loaded = load_segmenter(out)
+    split = loaded.metadata["train"].get("val_split")
+    if no_eval or not split:
+        return
+    from semiseg_tf.data import resolve_data
+
+    data = resolve_data(loaded.metadata["train"]["data"])
+    if not (data / f"{split}.txt").is_file():
+        return
+    result = evaluate(loaded.model, data, split, loaded.input_size, out=f"{out}/eval_{split}.json")
+    click.echo(format_table(result))

@@ -1,0 +1,110 @@
+"""Reading images and masks from disk with one conversion policy and clear errors.
+
+The same functions serve validation, the tf.data pipeline and inference, so what
+was validated is exactly what the model sees.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from semiseg_tf.data.errors import DataError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
+
+
+def _open(path: Path) -> Image.Image:
+    try:
+        image = Image.open(path)
+        image.load()
+        return image
+    except FileNotFoundError as exc:
+        raise DataError(path, "file not found.", "check the path and the split list.") from exc
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise DataError(
+            path, f"unreadable or corrupt image ({exc}).", "re-export or remove this file."
+        ) from exc
+
+
+def _to_rgb(image: Image.Image, path: Path) -> np.ndarray:
+    """Convert where it is safe (gray, palette, opaque RGBA, 16-bit); refuse otherwise."""
+    mode = image.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I"):
+        array = np.asarray(image, dtype=np.float64)
+        peak = 65535.0 if array.max() > 255 else 255.0
+        array = np.clip(array / peak * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        return np.repeat(array[..., None], 3, axis=-1)
+    if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in image.info):
+        rgba = np.asarray(image.convert("RGBA"))
+        if (rgba[..., 3] < 255).any():
+            raise DataError(
+                path,
+                "image has transparent pixels; what lies under them is undefined.",
+                "flatten it onto a background (e.g. `convert in.png -flatten out.png`).",
+            )
+        return np.ascontiguousarray(rgba[..., :3])
+    if mode in ("F", "I;32"):
+        raise DataError(path, f"floating-point image (mode {mode}) cannot be read safely.",
+                        "save it as 8-bit RGB.")
+    return np.asarray(image.convert("RGB"))
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """Decode an image file to an RGB uint8 array of shape (H, W, 3)."""
+    path = Path(path)
+    return _to_rgb(_open(path), path)
+
+
+def read_mask(
+    path: str | Path,
+    num_classes: int,
+    ignore_index: int = 255,
+    expected_hw: tuple[int, int] | None = None,
+) -> np.ndarray:
+    """Decode a class-id mask (uint8, H x W) and check size and class ids."""
+    path = Path(path)
+    image = _open(path)
+    if image.mode not in ("L", "P", "I", "I;16", "I;16B", "I;16L"):
+        raise DataError(
+            path,
+            f"mask has mode {image.mode}; masks hold one class id per pixel.",
+            "save masks as single-channel 8-bit PNGs of class ids (255 = ignore), not colours.",
+        )
+    mask = np.asarray(image)
+    if mask.dtype != np.uint8:
+        if mask.max() > 255 or mask.min() < 0:
+            raise DataError(path, f"mask holds values up to {mask.max()}, beyond 8 bits.",
+                            "store class ids 0..N-1 and 255 for ignore.")
+        mask = mask.astype(np.uint8)
+    if expected_hw is not None and tuple(mask.shape[:2]) != tuple(expected_hw):
+        raise DataError(
+            path,
+            f"mask is {mask.shape[0]}x{mask.shape[1]} (HxW) but its image is "
+            f"{expected_hw[0]}x{expected_hw[1]}.",
+            "masks must match their image pixel for pixel; resize with nearest neighbour.",
+        )
+    bad = np.setdiff1d(np.unique(mask), np.append(np.arange(num_classes), ignore_index))
+    if bad.size:
+        raise DataError(
+            path,
+            f"mask holds class ids {bad.tolist()} not in classes.json "
+            f"(0..{num_classes - 1}, {ignore_index} = ignore).",
+            "remap them or add the classes to classes.json.",
+        )
+    return mask
+
+
+def write_png(path: str | Path, array: np.ndarray, palette: list[list[int]] | None = None) -> None:
+    """Write a uint8 array as PNG atomically (a palette PNG when `palette` is given)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image = Image.fromarray(np.ascontiguousarray(array))
+    if palette is not None:
+        flat = [v for colour in palette for v in colour]
+        image.putpalette(flat + [0] * (768 - len(flat)))
+    tmp = path.with_name(path.name + ".part")
+    image.save(tmp, format="PNG")
+    tmp.replace(path)

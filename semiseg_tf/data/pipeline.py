@@ -1,0 +1,88 @@
+"""tf.data pipelines: training (augmented, infinite, resumable) and evaluation (native size)."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from semiseg_tf.data.augment import AugmentConfig, augment_pair, resize_pair
+from semiseg_tf.data.dataset import Sample
+from semiseg_tf.data.imageio import read_image, read_mask
+
+AUTOTUNE = tf.data.AUTOTUNE
+
+
+def _decoder(num_classes: int, ignore_index: int):
+    """A tf.data map that decodes (image path, mask path) with the validated reader."""
+
+    def decode(image_path, mask_path):
+        def load(image_path, mask_path):
+            image = read_image(image_path.decode())
+            if mask_path:
+                mask = read_mask(mask_path.decode(), num_classes, ignore_index)
+            else:  # unlabeled: every pixel ignored
+                mask = np.full(image.shape[:2], ignore_index, np.uint8)
+            return image, mask
+
+        image, mask = tf.numpy_function(load, [image_path, mask_path], [tf.uint8, tf.uint8])
+        image.set_shape([None, None, 3])
+        mask.set_shape([None, None])
+        return image, mask
+
+    return decode
+
+
+def _paths(samples: Sequence[Sample]) -> tf.data.Dataset:
+    images = [str(s.image) for s in samples]
+    masks = [str(s.mask) if s.mask is not None else "" for s in samples]
+    return tf.data.Dataset.from_tensor_slices((images, masks))
+
+
+def train_dataset(samples: Sequence[Sample], num_classes: int, batch_size: int,
+                  base_size: tuple[int, int], crop_size: tuple[int, int],
+                  augment: AugmentConfig = AugmentConfig(), seed: int = 0,
+                  start_step: int = 0, ignore_index: int = 255,
+                  with_masks: bool = True) -> tf.data.Dataset:
+    """Infinite shuffled, augmented batches; `start_step` skips what a resumed run already saw.
+
+    The skip happens on file paths, before decoding, so resuming costs nothing.
+    Yields (images float32 [0, 255], masks uint8), or images only when not `with_masks`.
+    """
+    if not samples:
+        raise ValueError("no samples to train on")
+    ds = _paths(samples).shuffle(len(samples), seed=seed, reshuffle_each_iteration=True).repeat()
+    ds = ds.enumerate().skip(start_step * batch_size)
+    decode = _decoder(num_classes, ignore_index)
+
+    def load(index, paths):
+        image, mask = decode(*paths)
+        element_seed = tf.stack([tf.constant(seed, tf.int64), index])
+        return augment_pair(image, mask, element_seed, base_size, crop_size, augment, ignore_index)
+
+    ds = ds.map(load, num_parallel_calls=AUTOTUNE, deterministic=True)
+    if not with_masks:
+        ds = ds.map(lambda image, mask: image)
+    return ds.batch(batch_size, drop_remainder=True).prefetch(AUTOTUNE)
+
+
+def eval_dataset(samples: Sequence[Sample], num_classes: int, input_size: tuple[int, int] | None,
+                 ignore_index: int = 255) -> tf.data.Dataset:
+    """(image resized to the model's input size, mask at native size), one sample at a time.
+
+    Metrics are computed at native resolution: the caller resizes logits back.
+    """
+    decode = _decoder(num_classes, ignore_index)
+
+    def load(image_path, mask_path):
+        image, mask = decode(image_path, mask_path)
+        image = tf.cast(image, tf.float32)
+        if input_size is not None:
+            image = tf.image.resize(image, input_size, method="bilinear")
+        return image, mask
+
+    return _paths(samples).map(load, num_parallel_calls=AUTOTUNE, deterministic=True).prefetch(AUTOTUNE)
+
+
+__all__ = ["train_dataset", "eval_dataset", "resize_pair"]

@@ -1,0 +1,54 @@
+"""Resolve a model reference (run directory or `.keras` file) to a model and its metadata."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import keras
+
+from semiseg_tf.data.classes import ClassInfo
+from semiseg_tf.data.errors import DataError
+
+
+@dataclass
+class LoadedModel:
+    """A segmenter plus what is needed to use it: classes and its training input size."""
+
+    model: keras.Model
+    classes: ClassInfo | None
+    input_size: tuple[int, int] | None
+    source: Path
+    metadata: dict = field(default_factory=dict)
+
+
+def load_segmenter(reference: str | Path) -> LoadedModel:
+    """Load `RUN_DIR` (its model.keras + config.json) or a `.keras` file, in safe mode."""
+    path = Path(reference)
+    if path.is_dir():
+        model_file, config_file = path / "model.keras", path / "config.json"
+        if not model_file.is_file():
+            raise DataError(model_file, "run has no trained model yet.",
+                            "finish training (or --resume it) first.")
+        config = json.loads(config_file.read_text()) if config_file.is_file() else {}
+        train = config.get("train", {})
+        size = train.get("train_size")  # crops are windows; the scale is train_size
+        classes = ClassInfo.from_dict(config["classes"]) if "classes" in config else None
+        return LoadedModel(_load(model_file), classes, tuple(size) if size else None, path, config)
+    if path.suffix == ".keras":
+        return LoadedModel(_load(path), None, None, path)
+    raise DataError(path, "is neither a run directory nor a .keras file.",
+                    "pass a run directory from `semiseg-tf train` or a .keras model file.")
+
+
+def _load(path: Path) -> keras.Model:
+    import semiseg_tf.models  # noqa: F401  (registers the serializable classes)
+
+    if not path.is_file():
+        raise DataError(path, "model file not found.", "check the path.")
+    try:
+        return keras.saving.load_model(path, safe_mode=True)
+    except Exception as exc:  # Keras raises many types for a bad archive
+        raise DataError(path, f"cannot be loaded as a Keras model ({exc}).",
+                        "re-save it with model.save(...) or re-download it.") from exc

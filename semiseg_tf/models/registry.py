@@ -1,0 +1,56 @@
+"""Architectures and presets by name: `build_model("deeplabv3plus", num_classes=11)`."""
+
+from __future__ import annotations
+
+import copy
+
+from semiseg_tf.models.deeplabv3plus import DeepLabV3Plus
+from semiseg_tf.models.segmenter import Segmenter
+from semiseg_tf.models.unet import UNet
+
+ARCHITECTURES = {"deeplabv3plus": DeepLabV3Plus, "unet": UNet}
+
+# Named configs. The default of each architecture is the compact one we benchmark on CPU;
+# "-tiny" variants exist for tests and the demo.
+PRESETS = {
+    "deeplabv3plus": {
+        "architecture": "deeplabv3plus",
+        "encoder": {"type": "resnet", "widths": [32, 64, 128, 256], "depths": [2, 2, 2, 2],
+                    "stem_width": 32, "output_stride": 16},
+        "aspp_filters": 128, "aspp_rates": [6, 12, 18], "decoder_filters": 128,
+    },
+    "deeplabv3plus-tiny": {
+        "architecture": "deeplabv3plus",
+        "encoder": {"type": "resnet", "widths": [16, 24, 32, 48], "depths": [1, 1, 1, 1],
+                    "stem_width": 16, "output_stride": 16},
+        "aspp_filters": 32, "aspp_rates": [2, 4, 6], "low_level_filters": 16, "decoder_filters": 32,
+    },
+    "unet": {"architecture": "unet", "encoder": {"type": "unet", "base_width": 24, "depth": 4}},
+    "unet-tiny": {"architecture": "unet", "encoder": {"type": "unet", "base_width": 8, "depth": 3}},
+}
+
+
+def model_config(name: str, **overrides) -> dict:
+    """The full config of a preset with overrides applied (what a run stores)."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown model '{name}'; valid: {sorted(PRESETS)}")
+    config = copy.deepcopy(PRESETS[name])
+    for key, value in overrides.items():
+        if key == "encoder":
+            config["encoder"].update(value)
+        else:
+            config[key] = value
+    return config
+
+
+def build_from_config(config: dict) -> Segmenter:
+    """Build a model from a `model_config` dict (needs `num_classes`)."""
+    config = copy.deepcopy(config)
+    architecture = config.pop("architecture")
+    if architecture not in ARCHITECTURES:
+        raise ValueError(f"unknown architecture '{architecture}'; valid: {sorted(ARCHITECTURES)}")
+    return ARCHITECTURES[architecture](**config, name=architecture)
+
+
+def build_model(name: str, num_classes: int, **overrides) -> Segmenter:
+    return build_from_config(model_config(name, num_classes=num_classes, **overrides))

@@ -1,0 +1,50 @@
+"""Base class of segmentation models: normalisation + encoder + decoder + head.
+
+A segmenter is a functional Keras model built from a config dict (keras-hub style):
+`get_config` returns the constructor arguments with the encoder serialised, and
+`from_config` rebuilds it, so `.keras` files and zoo entries round-trip. The encoder
+is a nested model named "encoder", whose weights can be saved and loaded alone.
+"""
+
+from __future__ import annotations
+
+import keras
+
+from semiseg_tf.models.encoders import Encoder, build_encoder
+from semiseg_tf.models.layers import input_normalization
+
+
+class Segmenter(keras.Model):
+    """Maps RGB pixels in [0, 255] (N, H, W, 3) to per-pixel class logits (N, H, W, C)."""
+
+    def __init__(self, inputs, logits, encoder: Encoder, config: dict, **kwargs):
+        super().__init__(inputs=inputs, outputs=logits, **kwargs)
+        self.encoder = encoder
+        self._segmenter_config = config
+
+    @staticmethod
+    def make_inputs(encoder: Encoder | dict, mean, std):
+        """The shared front: input tensor, encoder instance and its pyramid on normalised pixels."""
+        if isinstance(encoder, dict):
+            encoder = build_encoder(encoder) if "type" in encoder else keras.saving.deserialize_keras_object(encoder)
+        inputs = keras.Input((None, None, 3), name="image")
+        pyramid = encoder(input_normalization(inputs, mean, std))
+        return inputs, encoder, pyramid
+
+    @property
+    def num_classes(self) -> int:
+        return self._segmenter_config["num_classes"]
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            **self._segmenter_config,
+            "encoder": keras.saving.serialize_keras_object(self.encoder),
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
+        return cls(**config)

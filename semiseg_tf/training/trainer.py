@@ -1,0 +1,138 @@
+"""Run a training job: data, model, method, Keras `fit` with checkpoints, resume, evaluation.
+
+Run directory:
+    config.json       every option (TrainConfig), model config and classes
+    labeled.txt       the stems whose masks were used; unlabeled.txt the rest of the split
+    backup/           BackupAndRestore checkpoint (weights + optimizer + epoch), for --resume
+    history.csv       per-interval losses and metrics; logs/ TensorBoard events
+    model.keras       the trained segmenter (what evaluate, predict, export and the zoo use)
+    eval_<split>.json evaluation at native resolution
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from semiseg_tf.data import DataError, SegmentationDataset, read_mask, resolve_data, select_labeled, train_dataset
+from semiseg_tf.losses import MaskedCrossEntropy, median_frequency_weights
+from semiseg_tf.methods import get_method
+from semiseg_tf.models import build_from_config, model_config
+from semiseg_tf.training.config import TrainConfig
+from semiseg_tf.training.schedules import learning_rate_schedule
+
+
+def class_weights(dataset: SegmentationDataset, samples, scheme: str) -> list[float] | None:
+    """Class weights for the loss, computed from the labeled masks only."""
+    if scheme == "none":
+        return None
+    if scheme != "median-frequency":
+        raise ValueError(f"unknown class weighting '{scheme}'; valid: ['median-frequency', 'none']")
+    n = dataset.classes.num_classes
+    counts, present = np.zeros(n), np.zeros(n)
+    for sample in samples:
+        mask = read_mask(sample.mask, n, dataset.classes.ignore_index)
+        hist = np.bincount(mask[mask != dataset.classes.ignore_index].ravel(), minlength=n)[:n]
+        counts += hist
+        present += (hist > 0) * hist.sum()
+    return median_frequency_weights(counts, present).round(4).tolist()
+
+
+def _completed_intervals(run_dir: Path) -> int:
+    """How many checkpoint intervals the backup in `run_dir` holds (0 when none)."""
+    meta = run_dir / "backup" / "training_metadata.json"
+    return json.loads(meta.read_text())["epoch"] if meta.is_file() else 0
+
+
+def prepare_run(config: TrainConfig, run_dir: Path, resume: bool) -> TrainConfig:
+    """Create or reopen a run directory; a resumed run keeps its stored config."""
+    stored = run_dir / "config.json"
+    if resume:
+        if not stored.is_file():
+            raise DataError(stored, "no run to resume here.", "start it without --resume first.")
+        return TrainConfig.from_dict(json.loads(stored.read_text())["train"])
+    if (run_dir / "backup").exists() or (run_dir / "model.keras").exists():
+        raise DataError(run_dir, "already holds a run.", "pass --resume to continue it, or a new --out.")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return config
+
+
+def build_training(config: TrainConfig, dataset: SegmentationDataset, labeled_samples):
+    """The method-wrapped model, compiled with optimizer, schedule and loss."""
+    keras.utils.set_random_seed(config.seed)
+    segmenter = build_from_config(model_config(config.model, num_classes=dataset.classes.num_classes,
+                                               **config.model_overrides))
+    method = get_method(config.method)(segmenter, **config.method_options)
+    schedule = learning_rate_schedule(config.schedule, config.learning_rate, config.steps, config.warmup_steps)
+    loss = MaskedCrossEntropy(dataset.classes.ignore_index,
+                              class_weights(dataset, labeled_samples, config.class_weighting))
+    jit = {"auto": "auto", "true": True, "false": False}[str(config.jit_compile).lower()]
+    method.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay),
+                   loss=loss, jit_compile=jit)
+    crop = config.crop_size or config.train_size
+    method(tf.zeros((1, *crop, 3)))  # build, so BackupAndRestore can load into it
+    return method, loss
+
+
+def train(config: TrainConfig, out: str | Path, resume: bool = False, verbose: int = 1) -> dict:
+    """Train (or resume) a run in `out` and return its summary."""
+    run_dir = Path(out)
+    config = prepare_run(config, run_dir, resume)
+    dataset = SegmentationDataset(resolve_data(config.data))
+    all_stems = dataset.stems(config.train_split)
+    labeled, unlabeled = select_labeled(all_stems, config.labeled_fraction, config.labeled_list, config.seed)
+    samples = dataset.samples(stems=labeled)
+    if not resume:
+        dataset.validate(samples)
+    if config.train_size is None:
+        config.train_size = dataset.image_size(samples[0])
+    crop = tuple(config.crop_size or config.train_size)
+
+    intervals = math.ceil(config.steps / config.checkpoint_every)
+    config.steps = intervals * config.checkpoint_every  # whole checkpoint intervals
+    method, loss = build_training(config, dataset, samples)
+    if not resume:
+        (run_dir / "labeled.txt").write_text("\n".join(labeled) + "\n")
+        (run_dir / "unlabeled.txt").write_text("\n".join(unlabeled) + ("\n" if unlabeled else ""))
+        (run_dir / "config.json").write_text(json.dumps({
+            "train": config.to_dict(),
+            "model": keras.saving.serialize_keras_object(method.segmenter),
+            "classes": dataset.classes.to_dict(),
+            "class_weights": loss.class_weights,
+            "labeled_count": len(labeled), "unlabeled_count": len(unlabeled),
+        }, indent=1, default=str))
+
+    start_interval = _completed_intervals(run_dir) if resume else 0
+    data = train_dataset(samples, dataset.classes.num_classes, config.batch_size, tuple(config.train_size),
+                         crop, config.augment, config.seed,
+                         start_step=start_interval * config.checkpoint_every,
+                         ignore_index=dataset.classes.ignore_index)
+    callbacks = [
+        keras.callbacks.BackupAndRestore(str(run_dir / "backup"), save_freq="epoch",
+                                         double_checkpoint=True, delete_checkpoint=False),
+        keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=resume),
+        keras.callbacks.TensorBoard(str(run_dir / "logs"), update_freq="epoch", write_graph=False),
+    ]
+    started = time.time()
+    history = method.fit(data, epochs=intervals, steps_per_epoch=config.checkpoint_every,
+                         callbacks=callbacks, verbose=verbose, shuffle=False)
+    seconds = time.time() - started
+    method.segmenter.save(run_dir / "model.keras")
+    summary = {
+        "steps": int(method.optimizer.iterations.numpy()),
+        "train_seconds_this_session": round(seconds, 1),
+        "images_per_second": round((intervals - start_interval) * config.checkpoint_every
+                                   * config.batch_size / max(seconds, 1e-9), 2),
+        "final_loss": float(history.history["loss"][-1]) if history.history.get("loss") else None,
+    }
+    timing = run_dir / "timing.json"
+    previous = json.loads(timing.read_text())["train_seconds"] if resume and timing.is_file() else 0.0
+    summary["train_seconds"] = round(previous + seconds, 1)
+    timing.write_text(json.dumps(summary, indent=1))
+    return summary
