@@ -40,3 +40,19 @@ def friendly_errors(function):
             raise click.ClickException(str(exc)) from exc
 
     return wrapper
+
+
+def parse_key_values(pairs) -> dict:
+    """`("threshold=0.95", "views=2")` -> {"threshold": 0.95, "views": 2}; values parsed as JSON when possible."""
+    import json
+
+    parsed = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"expected KEY=VALUE, got '{pair}'")
+        try:
+            parsed[key.replace("-", "_")] = json.loads(value)
+        except json.JSONDecodeError:
+            parsed[key.replace("-", "_")] = value
+    return parsed

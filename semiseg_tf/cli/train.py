@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from semiseg_tf.cli.options import SIZE, friendly_errors
+from semiseg_tf.cli.options import SIZE, friendly_errors, parse_key_values
 
 
 @click.command("train")
@@ -15,6 +15,14 @@ from semiseg_tf.cli.options import SIZE, friendly_errors
 @click.option("--method", default="supervised", show_default=True, help="Training method.")
 @click.option("--labeled-fraction", type=float, default=None, help="Fraction of the train split whose masks are used.")
 @click.option("--labeled-list", type=click.Path(dir_okay=False), default=None, help="File of stems whose masks are used.")
+@click.option("--unlabeled", type=click.Path(file_okay=False), default=None,
+              help="Extra folder of unlabeled images for semi-supervised methods.")
+@click.option("--unlabeled-ratio", type=int, default=1, show_default=True,
+              help="Unlabeled images per labeled image in each step.")
+@click.option("--extra-labels", type=click.Path(file_okay=False), default=None,
+              help="Folder of pseudo-label masks (from `semiseg-tf pseudo-label`) used as extra labeled data.")
+@click.option("--method-option", "method_options", multiple=True, metavar="KEY=VALUE",
+              help="Method hyper-parameter, repeatable (e.g. threshold=0.95).")
 @click.option("--steps", type=int, default=1000, show_default=True, help="Optimisation steps.")
 @click.option("--batch-size", type=int, default=8, show_default=True)
 @click.option("--train-size", type=SIZE, default=None, help="Resolution images are brought to, HxW (default: native).")
@@ -39,6 +47,7 @@ def command(out, resume, no_eval, **options):
     from semiseg_tf.metrics import format_table
     from semiseg_tf.training import TrainConfig, train
 
+    options["method_options"] = parse_key_values(options["method_options"])
     config = TrainConfig(**options)
     summary = train(config, out, resume=resume)
     click.echo(f"trained {summary['steps']} steps in {summary['train_seconds']:.0f} s "

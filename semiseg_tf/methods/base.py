@@ -16,8 +16,24 @@ class SegmentationMethod(keras.Model):
     """Plain supervised training: Keras' own `train_step` with the compiled loss.
 
     Subclasses override `train_step` (several views, teachers, pseudo-labels) and
-    list their hyper-parameters in `method_config()`.
+    list their hyper-parameters in `method_config()`. A subclass that sets
+    `uses_unlabeled = True` receives each step a dict with "images" and "masks" (a
+    labeled batch) and "unlabeled" (a batch of unlabeled images, `unlabeled_ratio`
+    times larger), all augmented by the pipeline (the "weak" view).
     """
+
+    uses_unlabeled = False
+
+    @classmethod
+    def from_options(cls, segmenter: keras.Model, options: dict) -> "SegmentationMethod":
+        """Build from CLI/config options, rejecting unknown names with the valid ones."""
+        import inspect
+
+        valid = set(inspect.signature(cls.__init__).parameters) - {"self", "segmenter", "kwargs"}
+        unknown = sorted(set(options) - valid)
+        if unknown:
+            raise ValueError(f"unknown options {unknown} for method {cls.__name__}; valid: {sorted(valid)}")
+        return cls(segmenter, **options)
 
     def __init__(self, segmenter: keras.Model, **kwargs):
         super().__init__(**kwargs)

@@ -20,7 +20,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from semiseg_tf.data import DataError, SegmentationDataset, read_mask, resolve_data, select_labeled, train_dataset
+from semiseg_tf.data import (DataError, Sample, SegmentationDataset, read_mask, resolve_data, select_labeled,
+                             train_dataset, unlabeled_samples)
 from semiseg_tf.losses import MaskedCrossEntropy, median_frequency_weights
 from semiseg_tf.methods import get_method
 from semiseg_tf.models import build_from_config, model_config
@@ -63,12 +64,37 @@ def prepare_run(config: TrainConfig, run_dir: Path, resume: bool) -> TrainConfig
     return config
 
 
+def extra_labeled_samples(dataset: SegmentationDataset, folder: str | Path, stems: list[str]) -> list[Sample]:
+    """Images of `stems` that have a (pseudo-)mask `<stem>.png` in `folder` (data distillation)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(folder, "extra-labels folder not found.", "run `semiseg-tf pseudo-label` first.")
+    have = {p.stem for p in folder.glob("*.png")}
+    samples = [Sample(s.stem, s.image, folder / f"{s.stem}.png")
+               for s in dataset.samples(stems=[t for t in stems if t in have], labeled=False)]
+    if not samples:
+        raise DataError(folder, "holds no masks named like the unlabeled train images.",
+                        "point --extra-labels at the output of `semiseg-tf pseudo-label`.")
+    return samples
+
+
+def unlabeled_pool(dataset: SegmentationDataset, stems: list[str], folder: str | None) -> list[Sample]:
+    """The train images without masks, plus any `--unlabeled` folder."""
+    pool = dataset.samples(stems=stems, labeled=False)
+    if folder:
+        pool += unlabeled_samples(folder)
+    if not pool:
+        raise DataError(dataset.root, "this method needs unlabeled images but there are none.",
+                        "use --labeled-fraction < 1 or pass --unlabeled DIR.")
+    return pool
+
+
 def build_training(config: TrainConfig, dataset: SegmentationDataset, labeled_samples):
     """The method-wrapped model, compiled with optimizer, schedule and loss."""
     keras.utils.set_random_seed(config.seed)
     segmenter = build_from_config(model_config(config.model, num_classes=dataset.classes.num_classes,
                                                **config.model_overrides))
-    method = get_method(config.method)(segmenter, **config.method_options)
+    method = get_method(config.method).from_options(segmenter, config.method_options)
     schedule = learning_rate_schedule(config.schedule, config.learning_rate, config.steps, config.warmup_steps)
     loss = MaskedCrossEntropy(dataset.classes.ignore_index,
                               class_weights(dataset, labeled_samples, config.class_weighting))
@@ -88,8 +114,12 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False, verbose: i
     all_stems = dataset.stems(config.train_split)
     labeled, unlabeled = select_labeled(all_stems, config.labeled_fraction, config.labeled_list, config.seed)
     samples = dataset.samples(stems=labeled)
+    if config.extra_labels:
+        samples += extra_labeled_samples(dataset, config.extra_labels, unlabeled)
+    method_class = get_method(config.method)
+    pool = unlabeled_pool(dataset, unlabeled, config.unlabeled) if method_class.uses_unlabeled else []
     if not resume:
-        dataset.validate(samples)
+        dataset.validate(samples + pool)
     if config.train_size is None:
         config.train_size = dataset.image_size(samples[0])
     crop = tuple(config.crop_size or config.train_size)
@@ -109,10 +139,15 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False, verbose: i
         }, indent=1, default=str))
 
     start_interval = _completed_intervals(run_dir) if resume else 0
-    data = train_dataset(samples, dataset.classes.num_classes, config.batch_size, tuple(config.train_size),
-                         crop, config.augment, config.seed,
-                         start_step=start_interval * config.checkpoint_every,
-                         ignore_index=dataset.classes.ignore_index)
+    stream = dict(num_classes=dataset.classes.num_classes, base_size=tuple(config.train_size), crop_size=crop,
+                  augment=config.augment, start_step=start_interval * config.checkpoint_every,
+                  ignore_index=dataset.classes.ignore_index)
+    data = train_dataset(samples, batch_size=config.batch_size, seed=config.seed, **stream)
+    if pool:  # semi-supervised: one dict per step, a labeled and an unlabeled batch
+        unlabeled_data = train_dataset(pool, batch_size=config.batch_size * config.unlabeled_ratio,
+                                       seed=config.seed + 1, with_masks=False, **stream)
+        data = tf.data.Dataset.zip(data, unlabeled_data).map(
+            lambda labeled, images: {"images": labeled[0], "masks": labeled[1], "unlabeled": images})
     callbacks = [
         keras.callbacks.BackupAndRestore(str(run_dir / "backup"), save_freq="epoch",
                                          double_checkpoint=True, delete_checkpoint=False),
