@@ -17,7 +17,8 @@ PRESETS = {
         "architecture": "deeplabv3plus",
         "encoder": {"type": "resnet", "widths": [32, 64, 128, 256], "depths": [2, 2, 2, 2],
                     "stem_width": 32, "output_stride": 16},
-        "aspp_filters": 128, "aspp_rates": [6, 12, 18], "decoder_filters": 128,
+        # Rates scaled to the ~15x20 stride-16 maps of 240x320 inputs (the paper's 6/12/18 suit 33x33).
+        "aspp_filters": 128, "aspp_rates": [3, 6, 9], "decoder_filters": 128,
     },
     "deeplabv3plus-tiny": {
         "architecture": "deeplabv3plus",
