@@ -25,8 +25,9 @@ class Segmenter(keras.Model):
     @staticmethod
     def make_inputs(encoder: Encoder | dict, mean, std):
         """The shared front: input tensor, encoder instance and its pyramid on normalised pixels."""
-        if isinstance(encoder, dict):
-            encoder = build_encoder(encoder) if "type" in encoder else keras.saving.deserialize_keras_object(encoder)
+        if isinstance(encoder, dict):  # a short config {"type": ...} or a serialised encoder
+            is_short = "type" in encoder
+            encoder = build_encoder(encoder) if is_short else keras.saving.deserialize_keras_object(encoder)
         inputs = keras.Input((None, None, 3), name="image")
         pyramid = encoder(input_normalization(inputs, mean, std))
         return inputs, encoder, pyramid
