@@ -1,8 +1,16 @@
 """Training methods: each is a small keras.Model subclass that overrides train_step."""
 
 from semiseg_tf.methods.base import SegmentationMethod
+from semiseg_tf.methods.cps import CPS
+from semiseg_tf.methods.equivariance import Equivariance
+from semiseg_tf.methods.fixmatch import FixMatch
+from semiseg_tf.methods.meanteacher import MeanTeacher
+from semiseg_tf.methods.semi import SemiSupervisedMethod
+from semiseg_tf.methods.uda import UDA
+from semiseg_tf.methods.unimatch import UniMatch
 
-METHODS = {"supervised": SegmentationMethod}
+METHODS = {"supervised": SegmentationMethod, "fixmatch": FixMatch, "unimatch": UniMatch, "uda": UDA,
+           "meanteacher": MeanTeacher, "cps": CPS, "equivariance": Equivariance}
 
 
 def get_method(name: str) -> type[SegmentationMethod]:
@@ -11,4 +19,5 @@ def get_method(name: str) -> type[SegmentationMethod]:
     return METHODS[name]
 
 
-__all__ = ["METHODS", "SegmentationMethod", "get_method"]
+__all__ = ["CPS", "METHODS", "Equivariance", "FixMatch", "MeanTeacher", "SegmentationMethod",
+           "SemiSupervisedMethod", "UDA", "UniMatch", "get_method"]

@@ -1,0 +1,47 @@
+"""Cross pseudo supervision: two differently initialised networks label images for each other.
+
+Chen, Yuan, Zeng & Wang, "Semi-Supervised Semantic Segmentation with Cross Pseudo
+Supervision", CVPR 2021. Defaults from the paper: trade-off weight 1.5 (VOC), the
+cross loss on labeled and unlabeled images. The first network (`segmenter`) is deployed.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from semiseg_tf.methods.semi import SemiSupervisedMethod, clone_segmenter, pseudo_label_loss
+from semiseg_tf.models.layers import PACKAGE
+
+
+def hard_labels(logits):
+    return tf.argmax(tf.stop_gradient(logits), axis=-1, output_type=tf.int32)
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class CPS(SemiSupervisedMethod):
+    """Both networks train (supervised loss each, summed); the peer is tracked so checkpoints hold it.
+
+    Args: unsup_weight: lambda, the weight of the cross pseudo-label loss (1.5).
+    (others: see SemiSupervisedMethod)
+    """
+
+    part_names = ("loss_sup", "loss_unsup", "agreement")
+
+    def __init__(self, segmenter, unsup_weight: float = 1.5, **kwargs):
+        super().__init__(segmenter, unsup_weight=unsup_weight, **kwargs)
+        self.peer = clone_segmenter(segmenter, "peer", copy_weights=False)
+
+    def loss_parts(self, images, masks, unlabeled):
+        joint = tf.concat([images, unlabeled], axis=0)
+        n_labeled = tf.shape(images)[0]
+        logits_a = self.segmenter(joint, training=True)
+        logits_b = self.peer(joint, training=True)
+        labels_a, labels_b = hard_labels(logits_a), hard_labels(logits_b)
+        parts = {
+            "loss_sup": (self.supervised_loss(images, masks, logits_a[:n_labeled])
+                         + self.supervised_loss(images, masks, logits_b[:n_labeled])),
+            "loss_unsup": pseudo_label_loss(logits_a, labels_b) + pseudo_label_loss(logits_b, labels_a),
+            "agreement": tf.reduce_mean(tf.cast(labels_a == labels_b, tf.float32)),
+        }
+        return parts, (joint, logits_a)
