@@ -24,8 +24,15 @@ class LoadedModel:
 
 
 def load_segmenter(reference: str | Path) -> LoadedModel:
-    """Load `RUN_DIR` (its model.keras + config.json) or a `.keras` file, in safe mode."""
+    """Load `RUN_DIR` (its model.keras + config.json), a `.keras` file or a zoo entry, in safe mode.
+
+    Zoo entries (`NAME`, `NAME@VERSION` or an entry folder) are checksum-verified first.
+    """
     path = Path(reference)
+    if _is_zoo_reference(path):
+        from semiseg_tf import zoo
+
+        return zoo.load_entry(path if path.is_dir() else zoo.resolve(str(reference)).path)
     if path.is_dir():
         model_file, config_file = path / "model.keras", path / "config.json"
         if not model_file.is_file():
@@ -40,6 +47,13 @@ def load_segmenter(reference: str | Path) -> LoadedModel:
         return LoadedModel(_load(path), None, None, path)
     raise DataError(path, "is neither a run directory nor a .keras file.",
                     "pass a run directory from `semiseg-tf train` or a .keras model file.")
+
+
+def _is_zoo_reference(path: Path) -> bool:
+    """An entry folder (card.json, no run config), or a bare `NAME[@VERSION]` that is not a path."""
+    if path.is_dir():
+        return (path / "card.json").is_file() and not (path / "config.json").is_file()
+    return not path.exists() and path.suffix != ".keras" and len(path.parts) == 1
 
 
 def _load(path: Path) -> keras.Model:

@@ -32,6 +32,15 @@ def export_metadata(classes, input_size, output: str, name: str | None = None,
     }
 
 
+def metadata_for(loaded, input_size, output: str, precision: str = "fp32") -> dict:
+    """Export metadata of a LoadedModel; zoo entries contribute their name and version."""
+    card = loaded.metadata if "zoo_entry" in loaded.metadata else {}
+    config = loaded.model.get_config() if hasattr(loaded.model, "get_config") else {}
+    normalisation = {"mean": config["mean"], "std": config["std"]} if "mean" in config else None
+    return export_metadata(loaded.classes, input_size, output, card.get("name"), card.get("version"),
+                           normalisation, precision)
+
+
 def write_onnx_metadata(path: str | Path, metadata: dict) -> None:
     """Store `metadata` as ONNX metadata_props (rewrites the file atomically)."""
     import onnx

@@ -1,0 +1,74 @@
+"""`semiseg-tf predict`: batch inference over files and folders, with onnxruntime by default."""
+
+from __future__ import annotations
+
+import click
+
+from semiseg_tf.cli.options import SIZE, friendly_errors
+
+
+class TileType(click.ParamType):
+    """`512` (square) or `HxW`."""
+
+    name = "N|HxW"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, tuple) or value is None:
+            return value
+        if str(value).isdigit() and int(value) > 0:
+            return int(value), int(value)
+        return SIZE.convert(value, param, ctx)
+
+
+def use_zoo_root(zoo: str | None) -> None:
+    """`--zoo DIR`: add a zoo root for this process, like SEMISEG_ZOO."""
+    if zoo:
+        import os
+
+        os.environ["SEMISEG_ZOO"] = os.pathsep.join(filter(None, [zoo, os.environ.get("SEMISEG_ZOO")]))
+
+
+@click.command("predict")
+@click.option("--model", "model_ref", required=True,
+              help="Zoo name (NAME or NAME@VERSION), .onnx file, .keras file or run directory.")
+@click.argument("inputs", nargs=-1, required=True, type=click.Path())
+@click.option("--out", type=click.Path(file_okay=False), required=True, help="Output folder.")
+@click.option("--batch-size", type=click.IntRange(1), default=8, show_default=True)
+@click.option("--providers", type=click.Choice(["auto", "tensorrt", "cuda", "cpu"]), default="auto",
+              show_default=True, help="onnxruntime execution provider; auto = TensorRT, CUDA, then CPU.")
+@click.option("--engine", type=click.Choice(["auto", "onnx", "keras"]), default="auto", show_default=True,
+              help="Keras models: auto/onnx export once to a cached ONNX file; keras runs them in Keras.")
+@click.option("--input-size", type=SIZE, default=None,
+              help="Size images are resized to for Keras models (default: their training size).")
+@click.option("--tile", type=TileType(), default=None,
+              help="Sliding-window tiles (N or HxW) at native resolution instead of resizing.")
+@click.option("--overlap", type=click.IntRange(0), default=64, show_default=True, help="Tile overlap in pixels.")
+@click.option("--save", default="mask", show_default=True, help="Comma list of mask, overlay, probs.")
+@click.option("--skip-existing", is_flag=True, help="Skip images whose outputs all exist (resume a job).")
+@click.option("--threads", type=int, default=None, help="onnxruntime intra-op threads (default: all cores).")
+@click.option("--zoo", type=click.Path(file_okay=False), default=None, help="Extra zoo root (like SEMISEG_ZOO).")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@friendly_errors
+def command(model_ref, inputs, out, batch_size, providers, engine, input_size, tile, overlap, save,
+            skip_existing, threads, zoo, quiet):
+    """Segment images (files or folders): palette PNG masks, overlays, probabilities and a summary.json."""
+    from semiseg_tf.inference import PredictOptions, ProviderError, open_runner, run_predict
+
+    use_zoo_root(zoo)
+    options = PredictOptions(out=out, batch_size=batch_size, tile=tile, overlap=overlap,
+                             save=tuple(s.strip() for s in save.split(",") if s.strip()),
+                             skip_existing=skip_existing)
+    try:
+        runner = open_runner(model_ref, engine, providers, tile or input_size, threads)
+    except ProviderError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"model {runner.source} on {runner.engine}", err=True)
+    summary = run_predict(runner, inputs, options, progress=not quiet)
+    for failure in summary["failures"]:
+        click.echo(f"FAILED {failure['file']}: {failure['error']}", err=True)
+    click.echo(f"processed {summary['processed']}, skipped {summary['skipped']}, failed {summary['failed']} "
+               f"of {summary['inputs']}")
+    click.echo(f"Speed: {summary['images_per_s']:.2f} images/s on {runner.engine}")
+    click.echo(f"Results saved to {out}")
+    if summary["failed"]:
+        raise SystemExit(1)

@@ -1,0 +1,102 @@
+"""`semiseg-tf zoo list | show | verify | add`."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from semiseg_tf.cli.options import friendly_errors
+from semiseg_tf.cli.predict import use_zoo_root
+
+zoo_option = click.option("--zoo", type=click.Path(file_okay=False), default=None,
+                          help="Extra zoo root (like SEMISEG_ZOO); `add` writes there.")
+
+
+@click.group("zoo")
+def command():
+    """Named, versioned, checksummed models (NAME@VERSION), shipped with the package or in SEMISEG_ZOO."""
+
+
+@command.command("list")
+@zoo_option
+@friendly_errors
+def list_command(zoo):
+    """Every entry with its architecture, input size and measured mIoU."""
+    from semiseg_tf.zoo import list_entries, zoo_roots
+
+    use_zoo_root(zoo)
+    entries = list_entries()
+    if not entries:
+        click.echo(f"no zoo entries in {[str(r) for r in zoo_roots()]}")
+        return
+    click.echo(f"{'entry':<32}{'architecture':<22}{'input':<10}{'mIoU':>6}  {'metric split':<14}location")
+    for entry in entries:
+        card = entry.card()
+        size = "x".join(map(str, card["input"]["size"]))
+        click.echo(f"{entry.reference:<32}{card['architecture']['preset']:<22}{size:<10}"
+                   f"{100 * card['metrics']['miou']:>6.1f}  {card['metrics']['split']:<14}{entry.path}")
+
+
+@command.command("show")
+@click.argument("reference", metavar="NAME[@VERSION]")
+@click.option("--json", "as_json", is_flag=True, help="Print card.json instead of the Markdown card.")
+@zoo_option
+@friendly_errors
+def show_command(reference, as_json, zoo):
+    """The model card of an entry (latest version when none is given)."""
+    from semiseg_tf.zoo import resolve
+    from semiseg_tf.zoo.card import render_card
+
+    use_zoo_root(zoo)
+    entry = resolve(reference)
+    card = entry.card()
+    click.echo(json.dumps(card, indent=1) if as_json else render_card(card) + f"\nlocation: {entry.path}")
+
+
+@command.command("verify")
+@click.argument("name", required=False)
+@click.option("--checksums-only", is_flag=True, help="Skip loading the model and checking its reference outputs.")
+@zoo_option
+@friendly_errors
+def verify_command(name, checksums_only, zoo):
+    """Check the sha256 of every file and the reference outputs of every entry (of NAME)."""
+    from semiseg_tf.zoo import list_entries, resolve, verify
+
+    use_zoo_root(zoo)
+    entries = [resolve(name)] if name and "@" in name else list_entries(name)
+    if not entries:
+        raise click.ClickException(f"no zoo entries{' named ' + name if name else ''}")
+    failed = 0
+    for entry in entries:
+        try:
+            stats = verify(entry, reference=not checksums_only)
+            detail = "" if checksums_only else (f", reference max abs diff {stats['max_abs_diff']:.1e}, "
+                                                f"agreement {100 * stats['argmax_agreement']:.2f} %")
+            click.echo(f"OK     {entry.reference}: checksums match{detail}")
+        except Exception as exc:  # noqa: BLE001 - report every entry, fail at the end
+            failed += 1
+            click.echo(f"FAILED {entry.reference}: {exc}")
+    if failed:
+        raise click.ClickException(f"{failed} of {len(entries)} entries failed verification")
+
+
+@command.command("add")
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--name", required=True, help="Entry name: lower case letters, digits, '.', '_', '-'.")
+@click.option("--version", required=True, help="Semantic version MAJOR.MINOR.PATCH; never overwritten.")
+@click.option("--data", default=None, help="Dataset to evaluate on (default: the run's training data).")
+@click.option("--split", default=None, help="Split to evaluate on (default: the run's val split).")
+@click.option("--data-licence", default=None, help="Licence of the training data (default: from the dataset README).")
+@click.option("--trained-on", default=None, help="Machine the run trained on, if the run did not record it.")
+@zoo_option
+@friendly_errors
+def add_command(run_dir, name, version, data, split, data_licence, trained_on, zoo):
+    """Evaluate a finished run and add it as NAME@VERSION with a model card and checksums."""
+    from semiseg_tf.zoo import add_entry
+    from semiseg_tf.zoo.card import render_card
+
+    use_zoo_root(zoo)
+    path = add_entry(run_dir, name, version, zoo, data, split, data_licence, trained_on, echo=click.echo)
+    click.echo(render_card(json.loads((path / "card.json").read_text())))
+    click.echo(f"Results saved to {path}")

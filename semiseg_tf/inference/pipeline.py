@@ -1,0 +1,223 @@
+"""Batch inference over many files: decode, infer and encode overlap in threads with bounded queues.
+
+    decoder threads --(decoded, bounded)--> inference (this thread) --(results, bounded)--> writer threads
+
+A corrupt image is reported and skipped; it never stops the batch. Every output is
+written atomically, so an interrupted job leaves only whole files and `skip_existing`
+resumes it. The summary counts processed, skipped and failed images.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from semiseg_tf.data.classes import default_palette
+from semiseg_tf.data.dataset import find_images
+from semiseg_tf.data.errors import DataError
+from semiseg_tf.data.imageio import IMAGE_SUFFIXES, read_image
+from semiseg_tf.inference.outputs import KINDS, output_paths, write_outputs
+from semiseg_tf.inference.postprocess import finish_whole, prepare_whole
+from semiseg_tf.inference.tiling import predict_tiled
+
+_DONE = object()
+
+
+@dataclass
+class PredictOptions:
+    """Options of `semiseg-tf predict` that shape the job (the model is chosen separately)."""
+
+    out: Path
+    batch_size: int = 8
+    tile: tuple[int, int] | None = None
+    overlap: int = 64
+    save: tuple[str, ...] = ("mask",)
+    skip_existing: bool = False
+    decode_workers: int = 2
+    write_workers: int = 2
+    queue_size: int = 16
+
+    def __post_init__(self):
+        self.out = Path(self.out)
+        unknown = sorted(set(self.save) - set(KINDS))
+        if unknown or not self.save:
+            raise ValueError(f"--save {','.join(self.save)}: valid outputs are {list(KINDS)}")
+
+
+def collect_inputs(inputs) -> list[Path]:
+    """Files and folders (their images, not recursive) in the order given."""
+    files = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            files += find_images(path)
+        elif path.suffix.lower() in IMAGE_SUFFIXES or path.exists():
+            files.append(path)  # a missing or corrupt file is reported per file, not here
+        else:
+            raise DataError(path, "is neither an image file nor a folder.", "pass image files or folders.")
+    if not files:
+        raise DataError("INPUTS", "no images given.", "pass image files or folders.")
+    return files
+
+
+class Progress:
+    """A one-line bar with images/s on stderr, redrawn at most 5 times a second."""
+
+    def __init__(self, total: int, enabled: bool = True, stream=sys.stderr):
+        self.total, self.enabled, self.stream = total, enabled, stream
+        self.count, self.started, self._drawn = 0, time.time(), 0.0
+        self._lock = threading.Lock()
+
+    def advance(self, force: bool = False) -> None:
+        with self._lock:
+            self.count += 0 if force else 1
+            now = time.time()
+            if self.enabled and (force or now - self._drawn > 0.2 or self.count == self.total):
+                self._drawn = now
+                filled = int(30 * self.count / max(self.total, 1))
+                rate = self.count / max(now - self.started, 1e-9)
+                self.stream.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {self.count}/{self.total} "
+                                  f"{rate:.1f} images/s")
+                self.stream.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            self.advance(force=True)
+            self.stream.write("\n")
+
+
+@dataclass
+class Summary:
+    processed: int = 0
+    skipped: int = 0
+    failed: int = 0
+    failures: list = field(default_factory=list)
+    seconds: float = 0.0
+    images_per_s: float = 0.0
+
+
+def run_predict(runner, inputs, options: PredictOptions, progress: bool = True) -> dict:
+    """Predict every input with `runner`, write outputs under `options.out`, return the summary."""
+    files = collect_inputs(inputs)
+    if options.tile and runner.input_size and tuple(runner.input_size) != tuple(options.tile):
+        raise DataError(runner.source, f"has a fixed input of {runner.input_size[0]}x{runner.input_size[1]}, "
+                        f"not the tile {options.tile[0]}x{options.tile[1]}.",
+                        "use --tile HxW equal to the model input, or export with --input-size/--dynamic-size.")
+    if (options.tile or "probs" in options.save) and runner.output == "ids":
+        raise DataError(runner.source, "outputs class ids only; tiling and probabilities need logits.",
+                        "export with --output logits (or probs).")
+    options.out.mkdir(parents=True, exist_ok=True)
+    summary, lock = Summary(), threading.Lock()
+    bar = Progress(len(files), progress)
+    decoded: queue.Queue = queue.Queue(options.queue_size)
+    results: queue.Queue = queue.Queue(options.queue_size)
+    todo: queue.Queue = queue.Queue()
+    seen: dict[str, Path] = {}
+
+    def fail(path: Path, error: Exception) -> None:
+        with lock:
+            summary.failed += 1
+            summary.failures.append({"file": str(path), "error": str(error)})
+        bar.advance()
+
+    for path in files:  # decide skips and name clashes before any work
+        paths = output_paths(options.out, path.stem, options.save)
+        if path.stem in seen:
+            fail(path, DataError(path, f"writes the same outputs as {seen[path.stem]}.", "rename one of them."))
+        elif options.skip_existing and all(p.is_file() for p in paths.values()):
+            summary.skipped += 1
+            bar.advance()
+        else:
+            todo.put((path, paths))
+        seen.setdefault(path.stem, path)
+
+    def decode_worker() -> None:
+        while True:
+            try:
+                path, paths = todo.get_nowait()
+            except queue.Empty:
+                decoded.put(_DONE)
+                return
+            try:
+                image = read_image(path)
+                decoded.put((path, paths, image, None if options.tile else prepare_whole(image, runner)))
+            except Exception as error:  # noqa: BLE001 - any bad file is reported, the batch goes on
+                fail(path, error)
+
+    def write_worker() -> None:
+        while (item := results.get()) is not _DONE:
+            path, paths, image, outputs = item
+            try:
+                ids, probs = finish_whole(outputs, image.shape[:2], runner.output, "probs" in paths) \
+                    if not options.tile else outputs
+                palette = runner.classes.palette if runner.classes else default_palette(int(ids.max()) + 1)
+                write_outputs(paths, image, ids, probs, palette, runner.classes.names if runner.classes else None)
+                with lock:
+                    summary.processed += 1
+                bar.advance()
+            except Exception as error:  # noqa: BLE001
+                fail(path, error)
+
+    threads = [threading.Thread(target=decode_worker, daemon=True) for _ in range(options.decode_workers)]
+    writers = [threading.Thread(target=write_worker, daemon=True) for _ in range(options.write_workers)]
+    started = time.time()
+    for thread in threads + writers:
+        thread.start()
+    _infer_loop(runner, options, decoded, results, len(threads), fail)
+    for _ in writers:
+        results.put(_DONE)
+    for thread in threads + writers:
+        thread.join()
+    bar.close()
+    summary.seconds = round(time.time() - started, 3)
+    summary.images_per_s = round(summary.processed / max(summary.seconds, 1e-9), 2)
+    report = {**asdict(summary), "model": runner.source, "engine": runner.engine, "inputs": len(files),
+              "settings": {"batch_size": options.batch_size, "tile": options.tile, "overlap": options.overlap,
+                           "save": list(options.save), "resize_to": runner.resize_to}}
+    (options.out / "summary.json").write_text(json.dumps(report, indent=1))
+    return report
+
+
+def _infer_loop(runner, options: PredictOptions, decoded: queue.Queue, results: queue.Queue,
+                producers: int, fail) -> None:
+    """Take decoded images, run the model in batches (or tile by tile), hand results to the writers."""
+    batch: list = []
+
+    def flush() -> None:
+        try:
+            predictions = runner(np.stack([entry[3] for entry in batch]))
+            for (path, paths, image, _), prediction in zip(batch, predictions):
+                results.put((path, paths, image, prediction))
+        except Exception as error:  # noqa: BLE001 - a failed batch fails its images, not the job
+            for path, *_ in batch:
+                fail(path, error)
+        batch.clear()
+
+    finished = 0
+    while finished < producers:
+        item = decoded.get()
+        if item is _DONE:
+            finished += 1
+            continue
+        path, paths, image, model_input = item
+        if options.tile:
+            try:
+                results.put((path, paths, image, predict_tiled(image, runner, options.tile, options.overlap,
+                                                                options.batch_size, "probs" in paths)))
+            except Exception as error:  # noqa: BLE001
+                fail(path, error)
+            continue
+        if batch and batch[0][3].shape != model_input.shape:  # native-size models: one shape per batch
+            flush()
+        batch.append(item)
+        if len(batch) == options.batch_size:
+            flush()
+    if batch:
+        flush()
