@@ -1,0 +1,127 @@
+"""predict: a folder with a corrupt file, resume, outputs, Keras path, tiling, provider fallback."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from semiseg_tf.cli.main import cli
+
+
+@pytest.fixture(scope="module")
+def onnx_model(tmp_path_factory):
+    """A unet-tiny model saved as .keras and exported to a 32x48 ONNX file with shapes classes."""
+    from semiseg_tf.data.synthetic import SHAPES_CLASSES
+    from semiseg_tf.export import export_onnx
+    from semiseg_tf.export.metadata import export_metadata
+    from semiseg_tf.models import build_model
+
+    folder = tmp_path_factory.mktemp("model")
+    model = build_model("unet-tiny", 5)
+    model.save(folder / "model.keras")
+    export_onnx(model, folder / "model.onnx", (32, 48), "logits", export_metadata(SHAPES_CLASSES, (32, 48), "logits"))
+    return folder
+
+
+@pytest.fixture
+def inputs(shapes_data, tmp_path):
+    folder = tmp_path / "inputs"
+    folder.mkdir()
+    for path in sorted((shapes_data / "images").iterdir())[:5]:
+        shutil.copy(path, folder / path.name)
+    (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
+    return folder
+
+
+def test_corrupt_file_is_reported_and_others_are_written(onnx_model, inputs, tmp_path):
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["predict", "--model", str(onnx_model / "model.onnx"), str(inputs),
+                                      "--out", str(out), "--batch-size", "2", "--save", "mask,overlay,probs"])
+    assert result.exit_code == 1, result.output
+    assert "broken.png" in result.output and "processed 5, skipped 0, failed 1" in result.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["failed"] == 1 and summary["failures"][0]["file"].endswith("broken.png")
+    assert summary["engine"] == "onnxruntime:CPUExecutionProvider"
+    for image in sorted(inputs.glob("train_*.png")):
+        mask = Image.open(out / image.name)
+        assert mask.mode == "P" and mask.size == Image.open(image).size
+        assert np.asarray(mask).max() < 5 and (out / "overlay" / image.name).is_file()
+        probs = np.load(out / "probs" / f"{image.stem}.npz")["probs"]
+        assert probs.shape == (32, 48, 5) and np.allclose(probs.astype(np.float32).sum(-1), 1, atol=1e-2)
+    assert not list(out.rglob("*.part"))
+
+    (out / "overlay" / "train_0000.png").unlink()  # an interrupted job: resume it
+    again = CliRunner().invoke(cli, ["predict", "--model", str(onnx_model / "model.onnx"), str(inputs),
+                                     "--out", str(out), "--save", "mask,overlay,probs", "--skip-existing"])
+    assert "processed 1, skipped 4, failed 1" in again.output, again.output
+
+
+def test_keras_engine_and_cached_onnx_agree(onnx_model, inputs, tmp_path, monkeypatch):
+    monkeypatch.setenv("SEMISEG_CACHE", str(tmp_path / "cache"))
+    (inputs / "broken.png").unlink()
+    masks = {}
+    for engine in ("keras", "auto"):
+        out = tmp_path / engine
+        result = CliRunner().invoke(cli, ["predict", "--model", str(onnx_model / "model.keras"), str(inputs),
+                                          "--out", str(out), "--engine", engine, "--input-size", "32x48"])
+        assert result.exit_code == 0, result.output
+        masks[engine] = np.stack([np.asarray(Image.open(p)) for p in sorted(out.glob("*.png"))])
+    assert "onnxruntime" in json.loads((tmp_path / "auto" / "summary.json").read_text())["engine"]
+    assert np.mean(masks["keras"] == masks["auto"]) > 0.999
+
+
+def test_tiling_equals_whole_image_where_the_model_allows_it(tiny_model):
+    import keras
+
+    from semiseg_tf.inference.tiling import predict_tiled
+
+    image = np.random.default_rng(5).integers(0, 256, (45, 70, 3), dtype=np.uint8)
+    pointwise = keras.Sequential([keras.Input((None, None, 3)), keras.layers.Conv2D(5, 1)])  # no context
+    run = lambda x: pointwise.predict(x.astype(np.float32), verbose=0)  # noqa: E731
+    whole = run(image[None])[0]
+    ids, probs = predict_tiled(image, run, (16, 24), overlap=6, batch_size=3, with_probs=True)
+    np.testing.assert_array_equal(ids, whole.argmax(-1))
+    e = np.exp(whole - whole.max(-1, keepdims=True))
+    np.testing.assert_allclose(probs, e / e.sum(-1, keepdims=True), atol=2e-3)
+
+    unet = tiny_model("unet-tiny", 5)  # a tile that covers the image reproduces whole-image inference
+    small = image[:32, :48]
+    ids, _ = predict_tiled(small, lambda x: unet.predict(x.astype(np.float32), verbose=0), (32, 48), overlap=8)
+    np.testing.assert_array_equal(ids, unet.predict(small[None].astype(np.float32), verbose=0)[0].argmax(-1))
+
+
+def test_tiled_predict_keeps_native_resolution(onnx_model, tmp_path):
+    big = np.random.default_rng(6).integers(0, 256, (70, 101, 3), dtype=np.uint8)
+    Image.fromarray(big).save(tmp_path / "big.png")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["predict", "--model", str(onnx_model / "model.onnx"), str(tmp_path / "big.png"),
+                                      "--out", str(out), "--tile", "32x48", "--overlap", "8"])
+    assert result.exit_code == 0, result.output
+    assert Image.open(out / "big.png").size == (101, 70)
+    wrong = CliRunner().invoke(cli, ["predict", "--model", str(onnx_model / "model.onnx"), str(tmp_path / "big.png"),
+                                     "--out", str(out), "--tile", "64"])
+    assert wrong.exit_code != 0 and "fixed input of 32x48" in wrong.output
+
+
+def test_provider_selection_falls_back_to_cpu(onnx_model, monkeypatch):
+    import onnxruntime as ort
+
+    from semiseg_tf.inference.providers import ProviderError, create_session, requested_providers
+
+    gpu = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
+    assert requested_providers("auto", gpu) == gpu
+    assert requested_providers("auto", ["CPUExecutionProvider"]) == ["CPUExecutionProvider"]
+    assert requested_providers("cuda", gpu) == ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    with pytest.raises(ProviderError, match="offers only"):
+        requested_providers("cuda", ["CPUExecutionProvider"])
+    # onnxruntime-gpu on a machine without CUDA: CUDA is listed, the session silently runs on CPU
+    monkeypatch.setattr(ort, "get_available_providers", lambda: gpu[1:])
+    _, active = create_session(onnx_model / "model.onnx", "auto")
+    assert active == "CPUExecutionProvider"
+    with pytest.raises(ProviderError, match="runs on CPUExecutionProvider"):
+        create_session(onnx_model / "model.onnx", "cuda")
