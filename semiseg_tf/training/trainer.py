@@ -51,6 +51,33 @@ def _completed_intervals(run_dir: Path) -> int:
     return json.loads(meta.read_text())["epoch"] if meta.is_file() else 0
 
 
+class SeedStateBackup(keras.callbacks.Callback):
+    """Saves SeedGenerator states (dropout, method noise) beside the backup at every interval.
+
+    Keras weight files leave them out, so without this a resumed run would replay the
+    random draws of step 0 instead of continuing those of the interrupted run.
+    """
+
+    def __init__(self, backup_dir: Path, start_interval: int):
+        super().__init__()
+        self.path, self.start_interval = Path(backup_dir) / "seed_states.json", start_interval
+
+    def _states(self):
+        return [v for v in self.model.variables if v.name == "seed_generator_state"]
+
+    def on_train_begin(self, logs=None):
+        saved = json.loads(self.path.read_text()) if self.path.is_file() else {}
+        if saved.get("epoch") == self.start_interval:  # only states saved with this checkpoint
+            for variable, value in zip(self._states(), saved["states"], strict=True):
+                variable.assign(np.asarray(value, variable.dtype))
+
+    def on_epoch_end(self, epoch, logs=None):
+        tmp = self.path.with_suffix(".part")
+        tmp.write_text(json.dumps({"epoch": epoch + 1,
+                                   "states": [np.asarray(v).tolist() for v in self._states()]}))
+        tmp.replace(self.path)
+
+
 def prepare_run(config: TrainConfig, run_dir: Path, resume: bool) -> TrainConfig:
     """Create or reopen a run directory; a resumed run keeps its stored config."""
     stored = run_dir / "config.json"
@@ -151,6 +178,7 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False, verbose: i
     callbacks = [
         keras.callbacks.BackupAndRestore(str(run_dir / "backup"), save_freq="epoch",
                                          double_checkpoint=True, delete_checkpoint=False),
+        SeedStateBackup(run_dir / "backup", start_interval),
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=resume),
         keras.callbacks.TensorBoard(str(run_dir / "logs"), update_freq="epoch", write_graph=False),
     ]
