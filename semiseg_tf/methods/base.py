@@ -6,6 +6,8 @@ Inference, evaluation and export use `method.segmenter` alone, so what a method 
 
 from __future__ import annotations
 
+import inspect
+
 import keras
 
 from semiseg_tf.models.layers import PACKAGE
@@ -27,13 +29,24 @@ class SegmentationMethod(keras.Model):
     @classmethod
     def from_options(cls, segmenter: keras.Model, options: dict) -> "SegmentationMethod":
         """Build from CLI/config options, rejecting unknown names with the valid ones."""
-        import inspect
-
-        valid = set(inspect.signature(cls.__init__).parameters) - {"self", "segmenter", "kwargs"}
+        valid = cls.option_names()
         unknown = sorted(set(options) - valid)
         if unknown:
             raise ValueError(f"unknown options {unknown} for method {cls.__name__}; valid: {sorted(valid)}")
         return cls(segmenter, **options)
+
+    @classmethod
+    def option_names(cls) -> set[str]:
+        """Constructor options, including those an `__init__` forwards to its bases through **kwargs."""
+        names = set()
+        for klass in cls.__mro__:
+            if "__init__" not in vars(klass):
+                continue
+            parameters = inspect.signature(klass.__init__).parameters.values()
+            names |= {p.name for p in parameters if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
+            if klass is SegmentationMethod or all(p.kind != p.VAR_KEYWORD for p in parameters):
+                break
+        return names - {"self", "segmenter"}
 
     def __init__(self, segmenter: keras.Model, **kwargs):
         super().__init__(**kwargs)

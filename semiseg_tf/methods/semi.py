@@ -3,7 +3,7 @@
 A method subclasses `SemiSupervisedMethod` and implements `loss_parts(images, masks,
 unlabeled)`, returning its named losses; the shared step adds them up as
 
-    loss = loss_sup + unsup_weight * ramp(step) * loss_unsup + equivariance_weight * loss_equiv
+    loss = loss_sup + ramp(step) * (unsup_weight * loss_unsup + equivariance_weight * loss_equiv)
 
 applies the gradients to the trainable variables (an EMA teacher is not trainable,
 a CPS peer is), then calls `after_update` (where a teacher follows its student).
@@ -71,7 +71,7 @@ class SemiSupervisedMethod(SegmentationMethod):
 
     Args:
         unsup_weight: weight of the unsupervised loss (lambda_u).
-        rampup_steps: sigmoid ramp-up length of that weight, in optimizer steps (0 = none).
+        rampup_steps: sigmoid ramp-up length of the unlabeled-loss weights, in optimizer steps (0 = none).
         equivariance_weight: weight of the equivariance loss on labeled + unlabeled images (0 = off).
         equivariance_transforms: candidates, one drawn per step, e.g. "hflip,rot90,rot180,rot270".
         seed: seed of the in-graph randomness (strong views, CutMix boxes, transform draws).
@@ -128,7 +128,7 @@ class SemiSupervisedMethod(SegmentationMethod):
             loss = parts["loss_sup"] + self.unsup_weight * ramp * parts.get("loss_unsup", 0.0)
             if self.equivariance_weight:
                 parts["loss_equiv"] = self.random_equivariance_loss(inputs, logits)
-                loss += self.equivariance_weight * parts["loss_equiv"]
+                loss += self.equivariance_weight * ramp * parts["loss_equiv"]
         variables = self.trainable_variables
         self.optimizer.apply(tape.gradient(loss, variables), variables)
         self.after_update()
