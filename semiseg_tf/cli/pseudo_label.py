@@ -1,0 +1,53 @@
+"""`semiseg-tf pseudo-label`: ensemble pseudo-labels for an unlabeled pool (data distillation)."""
+
+from __future__ import annotations
+
+import click
+
+from semiseg_tf.cli.options import SIZE, friendly_errors
+
+
+@click.command("pseudo-label")
+@click.option("--model", "model_ref", required=True,
+              help="Run directory from `semiseg-tf train` (or a .keras file) that labels the pool.")
+@click.option("--images", required=True, type=click.Path(file_okay=False), help="Folder of unlabeled images.")
+@click.option("--stems", type=click.Path(dir_okay=False), default=None,
+              help="Only these stems, one per line (e.g. RUN/unlabeled.txt).")
+@click.option("--transforms", default="flip,scales=0.75,1,1.25", show_default=True,
+              help="Ensemble: flip, rot90/rot180/rot270 and scales=S1,S2,... (every scale with each).")
+@click.option("--threshold", type=click.FloatRange(0, 1), default=0.9, show_default=True,
+              help="Ensemble confidence below which a pixel is left unlabeled (255).")
+@click.option("--input-size", type=SIZE, default=None,
+              help="HxW the model sees (default: the run's train size, else the image size).")
+@click.option("--out", required=True, type=click.Path(file_okay=False),
+              help="Folder for <stem>.png masks; pass it to `train --extra-labels`.")
+@friendly_errors
+def command(model_ref, images, stems, transforms, threshold, input_size, out):
+    """Write ensemble pseudo-label masks (255 where not confident) for a folder of images."""
+    from pathlib import Path
+
+    from semiseg_tf.data import DataError, find_images
+    from semiseg_tf.loading import load_segmenter
+    from semiseg_tf.methods.geometric import ensemble_transforms
+    from semiseg_tf.pseudo_label import pseudo_label_images
+
+    try:
+        members = ensemble_transforms(transforms)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--transforms") from exc
+    paths = find_images(images)
+    if stems:
+        wanted = {line.strip() for line in Path(stems).read_text().splitlines() if line.strip()}
+        paths = [p for p in paths if p.stem in wanted]
+        if not paths:
+            raise DataError(stems, f"names none of the images in {images}.", "pass the matching --images folder.")
+    loaded = load_segmenter(model_ref)
+    classes = loaded.classes
+    summary = pseudo_label_images(
+        loaded.model, paths, out, members, threshold, input_size or loaded.input_size,
+        ignore_index=classes.ignore_index if classes else 255, palette=classes.palette if classes else None,
+        source={"model": str(model_ref), "images_folder": str(images), "stems": stems})
+    click.echo(f"{summary['images']} images, {len(members)} transforms ({', '.join(summary['transforms'])}); "
+               f"{summary['mean_coverage']:.1%} of pixels labeled at threshold {threshold}")
+    click.echo(f"Speed: {1000 * summary['seconds_per_image']:.1f} ms per image")
+    click.echo(f"Results saved to {out}")
