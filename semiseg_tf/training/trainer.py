@@ -67,8 +67,10 @@ class SeedStateBackup(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         saved = json.loads(self.path.read_text()) if self.path.is_file() else {}
-        if saved.get("epoch") == self.start_interval:  # only states saved with this checkpoint
-            for variable, value in zip(self._states(), saved["states"], strict=True):
+        states = self._states()
+        # only states saved with this very checkpoint, for this very model
+        if saved.get("epoch") == self.start_interval and len(saved["states"]) == len(states):
+            for variable, value in zip(states, saved["states"]):
                 variable.assign(np.asarray(value, variable.dtype))
 
     def on_epoch_end(self, epoch, logs=None):
