@@ -1,0 +1,107 @@
+"""Seconds per training step of every method relative to the supervised step, side by side in one run.
+
+    python bench/semi_cost.py --model deeplabv3plus --batch-size 8 --crop-size 192x256
+
+Every method trains on the same in-memory batch (a labeled batch plus an unlabeled one
+`--unlabeled-ratio` times larger; supervised sees the labeled batch only), so only the step
+is timed, not decoding. After one untimed warm-up (graph tracing) per method, methods are
+timed in interleaved rounds, so drifting background load hits them all alike; the median
+step of each is reported and divided by the supervised median.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+from results_io import write_result
+
+from semiseg_tf.losses import MaskedCrossEntropy
+from semiseg_tf.methods import METHODS, get_method
+from semiseg_tf.models import build_model
+
+
+class StepTimer(keras.callbacks.Callback):
+    """Wall-clock seconds of each training step (outputs are ready when the batch ends on CPU)."""
+
+    def __init__(self):
+        super().__init__()
+        self.seconds = []
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self._started = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.seconds.append(time.perf_counter() - self._started)
+
+
+def build(name: str, args) -> tuple[keras.Model, tf.data.Dataset]:
+    keras.utils.set_random_seed(args.seed)
+    method = get_method(name).from_options(build_model(args.model, args.num_classes), {})
+    method.compile(optimizer=keras.optimizers.AdamW(1e-3), loss=MaskedCrossEntropy(),
+                   jit_compile={"true": True, "false": False}[args.jit_compile])
+    rng = np.random.default_rng(args.seed)
+    n, (h, w) = args.batch_size, args.crop_size
+    images = tf.constant(rng.uniform(0, 255, (n, h, w, 3)), tf.float32)
+    masks = tf.constant(rng.integers(0, args.num_classes, (n, h, w)), tf.uint8)
+    if method.uses_unlabeled:
+        unlabeled = tf.constant(rng.uniform(0, 255, (n * args.unlabeled_ratio, h, w, 3)), tf.float32)
+        data = tf.data.Dataset.from_tensors({"images": images, "masks": masks, "unlabeled": unlabeled})
+    else:
+        data = tf.data.Dataset.from_tensors((images, masks))
+    return method, data.repeat()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="deeplabv3plus")
+    parser.add_argument("--num-classes", type=int, default=11)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--crop-size", default="192x256")
+    parser.add_argument("--unlabeled-ratio", type=int, default=1)
+    parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated; supervised is always run")
+    parser.add_argument("--steps", type=int, default=5, help="timed steps per method per round")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--jit-compile", default="false", choices=["true", "false"])
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--name", default="semi-step-cost", help="result file bench/results/<name>.json")
+    args = parser.parse_args()
+    args.crop_size = tuple(int(v) for v in args.crop_size.split("x"))
+    names = ["supervised"] + [m for m in args.methods.split(",") if m and m != "supervised"]
+
+    built = {name: build(name, args) for name in names}
+    timers = {name: StepTimer() for name in names}
+    for name, (method, data) in built.items():  # warm-up: tracing and optimizer variables
+        started = time.perf_counter()
+        method.fit(data, epochs=1, steps_per_epoch=2, verbose=0)
+        print(f"{name}: warm-up {time.perf_counter() - started:.1f} s", flush=True)
+    for round_index in range(args.rounds):
+        for name, (method, data) in built.items():
+            method.fit(data, epochs=1, steps_per_epoch=args.steps, verbose=0, callbacks=[timers[name]])
+        print(f"round {round_index + 1}/{args.rounds} done", flush=True)
+
+    supervised = float(np.median(timers["supervised"].seconds))
+    methods = {}
+    for name in names:
+        seconds = np.asarray(timers[name].seconds)
+        methods[name] = {"seconds_per_step": round(float(np.median(seconds)), 4),
+                         "seconds_per_step_iqr": [round(float(q), 4) for q in np.percentile(seconds, [25, 75])],
+                         "relative_to_supervised": round(float(np.median(seconds)) / supervised, 2),
+                         "timed_steps": int(seconds.size),
+                         "parameters_trained": int(sum(np.prod(v.shape) for v in built[name][0].trainable_variables))}
+        print(f"{name:>13}: {methods[name]['seconds_per_step']:.3f} s/step "
+              f"({methods[name]['relative_to_supervised']:.2f}x supervised)")
+    write_result(args.name, {
+        "task": "semi-step-cost", "model": args.model, "num_classes": args.num_classes,
+        "batch_size": args.batch_size, "unlabeled_ratio": args.unlabeled_ratio,
+        "crop_size": list(args.crop_size), "steps_per_round": args.steps, "rounds": args.rounds,
+        "jit_compile": args.jit_compile, "seed": args.seed, "tensorflow": tf.__version__,
+        "keras": keras.__version__, "methods": methods,
+    }, required=("task", "model", "batch_size", "methods", "command", "date"))
+
+
+if __name__ == "__main__":
+    main()
