@@ -30,13 +30,17 @@ SIZE = SizeType()
 
 
 def friendly_errors(function):
-    """Turn bad-input errors into one clear line and exit code 2, not a traceback."""
+    """Turn bad input and bad option values into one clear line and exit code 1, not a traceback.
+
+    Library code raises DataError (a ValueError naming the file and the fix) for bad data
+    and ValueError listing the valid choices for bad names (model, method, option).
+    """
 
     @functools.wraps(function)
     def wrapper(*args, **kwargs):
         try:
             return function(*args, **kwargs)
-        except (DataError, FileNotFoundError) as exc:
+        except (DataError, FileNotFoundError, ValueError) as exc:
             raise click.ClickException(str(exc)) from exc
 
     return wrapper
