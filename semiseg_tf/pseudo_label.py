@@ -72,7 +72,8 @@ def pseudo_label_images(model: keras.Model, images: Sequence[Path], out: str | P
     summary = {
         **(source or {}), "transforms": [t.name for t in transforms], "threshold": threshold,
         "input_size": list(input_size) if input_size else None, "ignore_index": ignore_index,
-        "images": len(coverage), "mean_coverage": round(float(np.mean(list(coverage.values()))), 4) if coverage else 0.0,
+        "images": len(coverage),
+        "mean_coverage": round(float(np.mean(list(coverage.values()))), 4) if coverage else 0.0,
         "class_pixels": class_pixels.tolist(), "seconds": round(seconds, 2),
         "seconds_per_image": round(seconds / max(len(coverage), 1), 4), "coverage": coverage,
     }
