@@ -11,6 +11,7 @@ Run directory:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import time
@@ -78,6 +79,59 @@ class SeedStateBackup(keras.callbacks.Callback):
         tmp.write_text(json.dumps({"epoch": epoch + 1,
                                    "states": [np.asarray(v).tolist() for v in self._states()]}))
         tmp.replace(self.path)
+
+
+class TrainingClock(keras.callbacks.Callback):
+    """Training seconds summed over every session of a run, saved with each checkpoint."""
+
+    def __init__(self, path: Path, start_interval: int):
+        super().__init__()
+        self.path, self.start_interval = Path(path), start_interval
+        saved = json.loads(self.path.read_text()) if self.path.is_file() else {}
+        self.previous = saved.get("train_seconds", 0.0) if saved.get("epoch") == start_interval else 0.0
+
+    def on_train_begin(self, logs=None):
+        self.started = time.time()
+
+    def on_epoch_end(self, epoch, logs=None):
+        record = {"epoch": epoch + 1, "train_seconds": self.previous + time.time() - self.started}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.write_text(json.dumps(record))
+
+
+def write_run_record(run_dir: Path, config: TrainConfig, method, dataset: SegmentationDataset, loss,
+                     labeled: list[str], unlabeled: list[str]) -> None:
+    """config.json (options, model, method hyper-parameters with defaults, classes) and the label split."""
+    (run_dir / "labeled.txt").write_text("\n".join(labeled) + "\n")
+    (run_dir / "unlabeled.txt").write_text("\n".join(unlabeled) + ("\n" if unlabeled else ""))
+    (run_dir / "config.json").write_text(json.dumps({
+        "train": config.to_dict(),
+        "model": keras.saving.serialize_keras_object(method.segmenter),
+        "method": {"name": config.method, **method.method_config()},
+        "classes": dataset.classes.to_dict(),
+        "class_weights": loss.class_weights,
+        "labeled_count": len(labeled), "unlabeled_count": len(unlabeled),
+    }, indent=1, default=str))
+
+
+def training_stream(config: TrainConfig, dataset: SegmentationDataset, samples, pool, crop,
+                    start_step: int) -> tf.data.Dataset:
+    """Labeled batches, zipped with unlabeled batches for semi-supervised methods.
+
+    The unlabeled stream is the papers' weak view: geometric augmentation only, no colour
+    jitter (the methods add their own strong photometric views).
+    """
+    stream = dict(num_classes=dataset.classes.num_classes, base_size=tuple(config.train_size), crop_size=crop,
+                  start_step=start_step, ignore_index=dataset.classes.ignore_index)
+    data = train_dataset(samples, batch_size=config.batch_size, seed=config.seed, augment=config.augment,
+                         **stream)
+    if not pool:
+        return data
+    weak = dataclasses.replace(config.augment, brightness=0.0, contrast=0.0, saturation=0.0, hue=0.0)
+    unlabeled = train_dataset(pool, batch_size=config.batch_size * config.unlabeled_ratio,
+                              seed=config.seed + 1, with_masks=False, augment=weak, **stream)
+    return tf.data.Dataset.zip(data, unlabeled).map(
+        lambda labeled, images: {"images": labeled[0], "masks": labeled[1], "unlabeled": images})
 
 
 def prepare_run(config: TrainConfig, run_dir: Path, resume: bool) -> TrainConfig:
@@ -157,47 +211,30 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False, verbose: i
     config.steps = intervals * config.checkpoint_every  # whole checkpoint intervals
     method, loss = build_training(config, dataset, samples)
     if not resume:
-        (run_dir / "labeled.txt").write_text("\n".join(labeled) + "\n")
-        (run_dir / "unlabeled.txt").write_text("\n".join(unlabeled) + ("\n" if unlabeled else ""))
-        (run_dir / "config.json").write_text(json.dumps({
-            "train": config.to_dict(),
-            "model": keras.saving.serialize_keras_object(method.segmenter),
-            "classes": dataset.classes.to_dict(),
-            "class_weights": loss.class_weights,
-            "labeled_count": len(labeled), "unlabeled_count": len(unlabeled),
-        }, indent=1, default=str))
-
+        write_run_record(run_dir, config, method, dataset, loss, labeled, unlabeled)
     start_interval = _completed_intervals(run_dir) if resume else 0
-    stream = dict(num_classes=dataset.classes.num_classes, base_size=tuple(config.train_size), crop_size=crop,
-                  augment=config.augment, start_step=start_interval * config.checkpoint_every,
-                  ignore_index=dataset.classes.ignore_index)
-    data = train_dataset(samples, batch_size=config.batch_size, seed=config.seed, **stream)
-    if pool:  # semi-supervised: one dict per step, a labeled and an unlabeled batch
-        unlabeled_data = train_dataset(pool, batch_size=config.batch_size * config.unlabeled_ratio,
-                                       seed=config.seed + 1, with_masks=False, **stream)
-        data = tf.data.Dataset.zip(data, unlabeled_data).map(
-            lambda labeled, images: {"images": labeled[0], "masks": labeled[1], "unlabeled": images})
+    data = training_stream(config, dataset, samples, pool, crop, start_interval * config.checkpoint_every)
     callbacks = [
         keras.callbacks.BackupAndRestore(str(run_dir / "backup"), save_freq="epoch",
                                          double_checkpoint=True, delete_checkpoint=False),
         SeedStateBackup(run_dir / "backup", start_interval),
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=resume),
         keras.callbacks.TensorBoard(str(run_dir / "logs"), update_freq="epoch", write_graph=False),
+        TrainingClock(run_dir / "backup" / "train_seconds.json", start_interval),
     ]
     started = time.time()
     history = method.fit(data, epochs=intervals, steps_per_epoch=config.checkpoint_every,
                          callbacks=callbacks, verbose=verbose, shuffle=False)
     seconds = time.time() - started
     method.segmenter.save(run_dir / "model.keras")
+    total = json.loads((run_dir / "backup" / "train_seconds.json").read_text())["train_seconds"]
     summary = {
         "steps": int(method.optimizer.iterations.numpy()),
+        "train_seconds": round(total, 1),
         "train_seconds_this_session": round(seconds, 1),
         "images_per_second": round((intervals - start_interval) * config.checkpoint_every
                                    * config.batch_size / max(seconds, 1e-9), 2),
         "final_loss": float(history.history["loss"][-1]) if history.history.get("loss") else None,
     }
-    timing = run_dir / "timing.json"
-    previous = json.loads(timing.read_text())["train_seconds"] if resume and timing.is_file() else 0.0
-    summary["train_seconds"] = round(previous + seconds, 1)
-    timing.write_text(json.dumps(summary, indent=1))
+    (run_dir / "timing.json").write_text(json.dumps(summary, indent=1))
     return summary
