@@ -41,14 +41,16 @@ class MaskedCrossEntropy(keras.losses.Loss):
                 "class_weights": self.class_weights}
 
 
-def median_frequency_weights(class_pixel_counts: np.ndarray, image_pixel_counts: np.ndarray) -> np.ndarray:
+def median_frequency_weights(class_pixel_counts: np.ndarray, image_pixel_counts: np.ndarray,
+                             power: float = 1.0) -> np.ndarray:
     """Median-frequency balancing (Eigen & Fergus 2015, used by SegNet on CamVid).
 
     freq_c = pixels of c / pixels of the images where c appears; w_c = median(freq) / freq_c.
     Classes never seen get weight 0 (they cannot be learned from these labels anyway).
+    `power=0.5` softens the weights (square root), so frequent classes are not starved.
     """
     counts = np.asarray(class_pixel_counts, np.float64)
     present = np.asarray(image_pixel_counts, np.float64)
     freq = np.divide(counts, present, out=np.zeros_like(counts), where=present > 0)
     median = np.median(freq[freq > 0]) if (freq > 0).any() else 1.0
-    return np.divide(median, freq, out=np.zeros_like(freq), where=freq > 0)
+    return np.divide(median, freq, out=np.zeros_like(freq), where=freq > 0) ** power

@@ -135,6 +135,8 @@ def test_median_frequency_weights_by_hand():
     # freq = [100/200, 10/100, unseen, 30/60] = [0.5, 0.1, -, 0.5]; median of seen = 0.5
     weights = median_frequency_weights(np.array([100, 10, 0, 30]), np.array([200, 100, 0, 60]))
     np.testing.assert_allclose(weights, [1.0, 5.0, 0.0, 1.0])
+    softened = median_frequency_weights(np.array([100, 10, 0, 30]), np.array([200, 100, 0, 60]), power=0.5)
+    np.testing.assert_allclose(softened, [1.0, np.sqrt(5.0), 0.0, 1.0])
 
 
 # === Evaluation at native resolution ===

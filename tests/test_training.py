@@ -57,13 +57,14 @@ def test_run_directory_records_what_the_run_used(reference_run, shapes_data):
     unlabeled = (run_dir / "unlabeled.txt").read_text().split()
     assert len(labeled) == 6 and sorted(labeled + unlabeled) == sorted(SegmentationDataset(shapes_data).stems("train"))
     assert stored["labeled_count"] == 6 and stored["unlabeled_count"] == 6
-    # class weights come from the labeled masks only
+    # class weights come from the labeled masks only (default: square-rooted median frequency)
     counts, present = np.zeros(5), np.zeros(5)
     for stem in labeled:
         histogram = np.bincount(read_mask(shapes_data / "masks" / f"{stem}.png", 5).ravel(), minlength=5)
         counts += histogram
         present += (histogram > 0) * histogram.sum()
-    np.testing.assert_allclose(stored["class_weights"], median_frequency_weights(counts, present), atol=1e-4)
+    np.testing.assert_allclose(stored["class_weights"], median_frequency_weights(counts, present, power=0.5),
+                               atol=1e-4)
     model = keras.saving.load_model(run_dir / "model.keras")
     assert tuple(model.output_shape) == (None, None, None, 5)
     assert json.loads((run_dir / "timing.json").read_text())["steps"] == 15

@@ -30,8 +30,8 @@ from semiseg_tf.cli.options import SIZE, friendly_errors, parse_key_values
 @click.option("--lr", "learning_rate", type=float, default=1e-3, show_default=True, help="Peak AdamW learning rate.")
 @click.option("--weight-decay", type=float, default=1e-4, show_default=True)
 @click.option("--schedule", type=click.Choice(["poly", "cosine"]), default="poly", show_default=True)
-@click.option("--class-weighting", type=click.Choice(["median-frequency", "none"]),
-              default="median-frequency", show_default=True)
+@click.option("--class-weighting", type=click.Choice(["sqrt-median-frequency", "median-frequency", "none"]),
+              default="sqrt-median-frequency", show_default=True)
 @click.option("--checkpoint-every", type=int, default=100, show_default=True, help="Steps between checkpoints.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--jit-compile", type=click.Choice(["auto", "true", "false"]), default="false", show_default=True,

@@ -37,7 +37,7 @@ class TrainConfig:
     weight_decay: float = 1e-4
     schedule: str = "poly"
     warmup_steps: int = 0
-    class_weighting: str = "median-frequency"
+    class_weighting: str = "sqrt-median-frequency"
     checkpoint_every: int = 100
     seed: int = 0
     jit_compile: str = "false"  # XLA measured slower on 2-core CPU (bench/train_speed.py)

@@ -34,8 +34,9 @@ def class_weights(dataset: SegmentationDataset, samples, scheme: str) -> list[fl
     """Class weights for the loss, computed from the labeled masks only."""
     if scheme == "none":
         return None
-    if scheme != "median-frequency":
-        raise ValueError(f"unknown class weighting '{scheme}'; valid: ['median-frequency', 'none']")
+    powers = {"median-frequency": 1.0, "sqrt-median-frequency": 0.5}
+    if scheme not in powers:
+        raise ValueError(f"unknown class weighting '{scheme}'; valid: {sorted(powers) + ['none']}")
     n = dataset.classes.num_classes
     counts, present = np.zeros(n), np.zeros(n)
     for sample in samples:
@@ -43,7 +44,7 @@ def class_weights(dataset: SegmentationDataset, samples, scheme: str) -> list[fl
         hist = np.bincount(mask[mask != dataset.classes.ignore_index].ravel(), minlength=n)[:n]
         counts += hist
         present += (hist > 0) * hist.sum()
-    return median_frequency_weights(counts, present).round(4).tolist()
+    return median_frequency_weights(counts, present, powers[scheme]).round(4).tolist()
 
 
 def _completed_intervals(run_dir: Path) -> int:
