@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -28,14 +29,16 @@ def default_root() -> Path:
 
 
 def find_licence(data: str, data_dir: Path) -> str | None:
-    """The data licence: known for builtin:shapes, else a `Terms:`/licence line of the dataset README."""
+    """The data licence: known for builtin:shapes, else the sentences after `Terms:` (or `Licence:`)
+    in the dataset README, read across line breaks."""
     if data == "builtin:shapes":
         return SHAPES_LICENCE
     readme = data_dir / "README.md"
     if readme.is_file():
-        for line in readme.read_text().splitlines():
-            if "Terms:" in line or "licen" in line.lower():
-                return line.strip("*# ").strip()
+        text = " ".join(readme.read_text().split())
+        match = re.search(r"(?:Terms|Licen[cs]e):\**\s*(.+?\.)(?:\s+(Please [^.]*\.))?(?:\s|$)", text, re.I)
+        if match:
+            return " ".join(part for part in match.groups() if part)
     return None
 
 
