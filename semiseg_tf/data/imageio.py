@@ -98,7 +98,11 @@ def read_mask(
 
 
 def write_png(path: str | Path, array: np.ndarray, palette: list[list[int]] | None = None) -> None:
-    """Write a uint8 array as PNG atomically (a palette PNG when `palette` is given)."""
+    """Write a uint8 array as PNG atomically (a palette PNG when `palette` is given).
+
+    zlib level 1: on a 360x480 mask it encodes ~6x faster than Pillow's default level 6
+    (3 vs 19 ms), which is a third of `predict`'s per-image time, for files a few % larger.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     image = Image.fromarray(np.ascontiguousarray(array))
@@ -106,5 +110,5 @@ def write_png(path: str | Path, array: np.ndarray, palette: list[list[int]] | No
         flat = [v for colour in palette for v in colour]
         image.putpalette(flat + [0] * (768 - len(flat)))
     tmp = path.with_name(path.name + ".part")
-    image.save(tmp, format="PNG")
+    image.save(tmp, format="PNG", compress_level=1)
     tmp.replace(path)
