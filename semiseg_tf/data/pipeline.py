@@ -7,7 +7,7 @@ from typing import Sequence
 import numpy as np
 import tensorflow as tf
 
-from semiseg_tf.data.augment import AugmentConfig, augment_pair, resize_pair
+from semiseg_tf.data.augment import AugmentConfig, augment_pair
 from semiseg_tf.data.dataset import Sample
 from semiseg_tf.data.imageio import read_image, read_mask
 
@@ -84,5 +84,3 @@ def eval_dataset(samples: Sequence[Sample], num_classes: int, input_size: tuple[
 
     return _paths(samples).map(load, num_parallel_calls=AUTOTUNE, deterministic=True).prefetch(AUTOTUNE)
 
-
-__all__ = ["train_dataset", "eval_dataset", "resize_pair"]
