@@ -61,6 +61,32 @@ def test_corrupt_file_is_reported_and_others_are_written(onnx_model, inputs, tmp
     assert "processed 1, skipped 4, failed 1" in again.output, again.output
 
 
+def test_in_graph_native_ids_equal_numpy_resize_and_argmax(onnx_model):
+    """The ids onnxruntime computes at native size are those of finish_whole, up and down in size."""
+    from semiseg_tf.inference import onnx_runner
+    from semiseg_tf.inference.postprocess import finish_whole
+
+    runner = onnx_runner(onnx_model / "model.onnx")
+    images = np.random.default_rng(3).integers(0, 256, (3, 32, 48, 3), dtype=np.uint8)
+    logits = runner(images)
+    for size in ((70, 101), (32, 48), (17, 30)):
+        expected = np.stack([finish_whole(one, size, "logits", False)[0] for one in logits])
+        got = runner.native_ids(images, size)
+        assert got.shape == (3, *size) and got.dtype == np.uint8
+        assert np.mean(got == expected) > 0.999  # float rounding may flip a near-tie pixel
+
+
+def test_mixed_native_sizes_are_batched_apart(onnx_model, inputs, tmp_path):
+    (inputs / "broken.png").unlink()
+    Image.fromarray(np.zeros((20, 33, 3), np.uint8)).save(inputs / "small.png")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["predict", "--model", str(onnx_model / "model.onnx"), str(inputs),
+                                      "--out", str(out), "--batch-size", "4"])
+    assert result.exit_code == 0, result.output
+    for image in inputs.glob("*.png"):
+        assert Image.open(out / image.name).size == Image.open(image).size
+
+
 def test_keras_engine_and_cached_onnx_agree(onnx_model, inputs, tmp_path, monkeypatch):
     monkeypatch.setenv("SEMISEG_CACHE", str(tmp_path / "cache"))
     (inputs / "broken.png").unlink()

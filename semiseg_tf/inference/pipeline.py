@@ -153,10 +153,10 @@ def run_predict(runner, inputs, options: PredictOptions, progress: bool = True) 
 
     def write_worker() -> None:
         while (item := results.get()) is not _DONE:
-            path, paths, image, outputs = item
+            path, paths, image, outputs, finished = item
             try:
-                ids, probs = finish_whole(outputs, image.shape[:2], runner.output, "probs" in paths) \
-                    if not options.tile else outputs
+                ids, probs = outputs if finished else finish_whole(outputs, image.shape[:2], runner.output,
+                                                                   "probs" in paths)
                 palette = runner.classes.palette if runner.classes else default_palette(int(ids.max()) + 1)
                 write_outputs(paths, image, ids, probs, palette, runner.classes.names if runner.classes else None)
                 with lock:
@@ -187,18 +187,28 @@ def run_predict(runner, inputs, options: PredictOptions, progress: bool = True) 
 
 def _infer_loop(runner, options: PredictOptions, decoded: queue.Queue, results: queue.Queue,
                 producers: int, fail) -> None:
-    """Take decoded images, run the model in batches (or tile by tile), hand results to the writers."""
-    batch: list = []
+    """Take decoded images, run the model in batches (or tile by tile), hand results to the writers.
 
-    def flush() -> None:
+    Whole images are batched by (model input shape, native size): with masks only, the
+    runner's in-graph `native_ids` returns class ids at the native size directly, so a
+    batch must share it; otherwise logits go to the writers, which resize them in NumPy.
+    """
+    in_graph = runner.native_ids is not None and "probs" not in options.save
+    buckets: dict[tuple, list] = {}
+
+    def flush(key: tuple) -> None:
+        batch = buckets.pop(key)
         try:
-            predictions = runner(np.stack([entry[3] for entry in batch]))
+            images = np.stack([entry[3] for entry in batch])
+            if in_graph:
+                predictions, finished = [(ids, None) for ids in runner.native_ids(images, key[1])], True
+            else:
+                predictions, finished = runner(images), False
             for (path, paths, image, _), prediction in zip(batch, predictions):
-                results.put((path, paths, image, prediction))
+                results.put((path, paths, image, prediction, finished))
         except Exception as error:  # noqa: BLE001 - a failed batch fails its images, not the job
             for path, *_ in batch:
                 fail(path, error)
-        batch.clear()
 
     finished = 0
     while finished < producers:
@@ -210,14 +220,13 @@ def _infer_loop(runner, options: PredictOptions, decoded: queue.Queue, results: 
         if options.tile:
             try:
                 results.put((path, paths, image, predict_tiled(image, runner, options.tile, options.overlap,
-                                                                options.batch_size, "probs" in paths)))
+                                                                options.batch_size, "probs" in paths), True))
             except Exception as error:  # noqa: BLE001
                 fail(path, error)
             continue
-        if batch and batch[0][3].shape != model_input.shape:  # native-size models: one shape per batch
-            flush()
-        batch.append(item)
-        if len(batch) == options.batch_size:
-            flush()
-    if batch:
-        flush()
+        key = (model_input.shape, image.shape[:2] if in_graph else None)
+        buckets.setdefault(key, []).append(item)
+        if len(buckets[key]) == options.batch_size:
+            flush(key)
+    for key in list(buckets):
+        flush(key)

@@ -46,8 +46,11 @@ def check_active(choice: str, active: list[str]) -> str:
     return running
 
 
-def create_session(path: str | Path, choice: str = "auto", threads: int | None = None):
-    """An InferenceSession on the best allowed provider; returns (session, provider that runs)."""
+def create_session(model: str | Path | bytes, choice: str = "auto", threads: int | None = None):
+    """An InferenceSession (from a file or serialised bytes) on the best allowed provider.
+
+    Returns (session, provider that runs).
+    """
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -57,5 +60,6 @@ def create_session(path: str | Path, choice: str = "auto", threads: int | None =
     requested = requested_providers(choice, ort.get_available_providers())
     with warnings.catch_warnings():  # the fallback warning is replaced by our own report
         warnings.simplefilter("ignore")
-        session = ort.InferenceSession(str(path), options, providers=requested)
+        session = ort.InferenceSession(model if isinstance(model, bytes) else str(model), options,
+                                       providers=requested)
     return session, check_active(choice, session.get_providers())

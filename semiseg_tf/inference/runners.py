@@ -32,9 +32,30 @@ class Runner:
     source: str
     metadata: dict = field(default_factory=dict)
     resize_to: tuple[int, int] | None = None  # size whole images are resized to (None: native)
+    native_ids: callable | None = None  # (uint8 batch, (h, w)) -> uint8 class ids at (h, w), in-graph
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
         return self.run(images)
+
+
+class NativeIds:
+    """A second session on the same file that also resizes and argmaxes in onnxruntime (see native_ids).
+
+    Built on first use, so jobs that never need it (tiles, probabilities) never pay for it.
+    """
+
+    def __init__(self, path: Path, input_name: str, providers: str, threads: int | None):
+        self.path, self.input_name, self.providers, self.threads = path, input_name, providers, threads
+        self.session = None
+
+    def __call__(self, images: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+        from semiseg_tf.inference.native_ids import IDS, OUTPUT_SIZE, with_native_ids
+        from semiseg_tf.inference.providers import create_session
+
+        if self.session is None:
+            model = with_native_ids(self.path).SerializeToString()
+            self.session, _ = create_session(model, self.providers, self.threads)
+        return self.session.run([IDS], {self.input_name: images, OUTPUT_SIZE: np.asarray(size, np.int64)})[0]
 
 
 def onnx_runner(path: str | Path, providers: str = "auto", threads: int | None = None) -> Runner:
@@ -55,8 +76,10 @@ def onnx_runner(path: str | Path, providers: str = "auto", threads: int | None =
                if metadata.get("classes") else None)
     name = spec.name
     preferred = size or (tuple(metadata["input_size"]) if metadata.get("input_size") else None)
-    return Runner(lambda images: session.run(None, {name: images})[0], size, metadata.get("output", "logits"),
-                  classes, f"onnxruntime:{provider}", str(path), metadata, preferred)
+    output = metadata.get("output", "logits")
+    native = NativeIds(path, name, providers, threads) if output in ("logits", "probs") else None
+    return Runner(lambda images: session.run(None, {name: images})[0], size, output,
+                  classes, f"onnxruntime:{provider}", str(path), metadata, preferred, native)
 
 
 def keras_runner(loaded, resize_to: tuple[int, int] | None) -> Runner:
