@@ -38,6 +38,9 @@ def test_onnx_equals_keras_with_dynamic_batch(tiny_model, tmp_path, name):
         images = rng.integers(0, 256, (batch, 32, 48, 3), dtype=np.uint8)
         expected = model.predict(images.astype(np.float32), verbose=0)
         np.testing.assert_allclose(run(images), expected, atol=1e-4)
+    # the normalisation's scale lives in the first conv's weights: no Mul left on the raw input
+    muls = [n.name for n in __import__("onnx").load(str(out)).graph.node if n.op_type == "Mul"]
+    assert not [m for m in muls if "input_normalization" in m]
 
 
 def test_savedmodel_heads_and_dynamic_size(tiny_model, tmp_path):

@@ -28,11 +28,20 @@ def _frozen_graph(wrapper: keras.Model, input_size):
     return frozen.graph.as_graph_def(), [t.name for t in frozen.inputs], [t.name for t in frozen.outputs]
 
 
-def _name_ends(path: Path, output: str) -> None:
-    """Rename the converter's `image:0` / `Identity:0` to `image` / OUTPUT and call the batch axis `batch`."""
+def _finish(path: Path, output: str) -> None:
+    """Name the ends (`image` / OUTPUT, batch axis `batch`) and fold the input scale into the first conv."""
     import onnx
 
+    from semiseg_tf.export.fold_scale import fold_input_scale
+
     proto = onnx.load(str(path))
+    _name_ends(proto, output)
+    fold_input_scale(proto)
+    onnx.save(proto, str(path))
+
+
+def _name_ends(proto, output: str) -> None:
+    """Rename the converter's `image:0` / `Identity:0` to `image` / OUTPUT and call the batch axis `batch`."""
     graph = proto.graph
     renames = {graph.input[0].name: "image", graph.output[0].name: output}
     for node in graph.node:
@@ -41,7 +50,6 @@ def _name_ends(path: Path, output: str) -> None:
     for value in (graph.input[0], graph.output[0]):
         value.name = renames[value.name]
         value.type.tensor_type.shape.dim[0].dim_param = "batch"
-    onnx.save(proto, str(path))
 
 
 def export_onnx(model: keras.Model, out: str | Path, input_size: tuple[int, int] | None,
@@ -62,7 +70,7 @@ def export_onnx(model: keras.Model, out: str | Path, input_size: tuple[int, int]
         staged = Path(tmp) / out.name
         tf2onnx.convert.from_graph_def(graph_def, input_names=inputs, output_names=outputs, opset=opset,
                                        output_path=str(staged))
-        _name_ends(staged, output)
+        _finish(staged, output)
         if metadata is not None:
             write_onnx_metadata(staged, metadata)
         staged.replace(out)
