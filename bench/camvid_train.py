@@ -20,6 +20,12 @@ from semiseg_tf.training import TrainConfig, train
 CAMVID = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "camvid"
 
 
+def pseudo_label_settings(folder: str) -> dict:
+    """What `semiseg-tf pseudo-label` recorded about the pseudo-labels (without the per-image coverage)."""
+    summary = json.loads((Path(folder) / "pseudo_labels.json").read_text())
+    return {k: v for k, v in summary.items() if k != "coverage"}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=str(CAMVID))
@@ -34,16 +40,24 @@ def main() -> None:
     parser.add_argument("--jit-compile", default="false")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--checkpoint-every", type=int, default=100)
+    parser.add_argument("--extra-labels", default=None,
+                        help="Pseudo-label folder of `semiseg-tf pseudo-label` (data distillation student).")
+    parser.add_argument("--teacher", default=None, help="Run under runs/bench/ that made --extra-labels.")
     args = parser.parse_args()
 
-    name = f"camvid-{args.model}-{args.method}-f{args.labeled_fraction:g}-s{args.seed}"
+    method = args.method
+    if args.extra_labels:  # a data-distillation student is named after its teacher's method
+        teacher = json.loads((Path("runs/bench") / args.teacher / "config.json").read_text())
+        method = f"distill-{teacher['method']['name']}"
+    name = f"camvid-{args.model}-{method}-f{args.labeled_fraction:g}-s{args.seed}"
     run_dir = Path("runs/bench") / name
     size = tuple(int(v) for v in args.train_size.split("x"))
     crop = tuple(int(v) for v in args.crop_size.split("x"))
     config = TrainConfig(data=args.data, model=args.model, method=args.method,
                          labeled_fraction=args.labeled_fraction, steps=args.steps,
                          batch_size=args.batch_size, train_size=size, crop_size=crop, learning_rate=args.learning_rate,
-                         checkpoint_every=args.checkpoint_every, seed=args.seed, jit_compile=args.jit_compile)
+                         checkpoint_every=args.checkpoint_every, seed=args.seed, jit_compile=args.jit_compile,
+                         extra_labels=args.extra_labels)
     resume = (run_dir / "config.json").is_file()
     if not (run_dir / "model.keras").is_file() or resume and not (run_dir / "timing.json").is_file():
         summary = train(config, run_dir, resume=resume, verbose=2)
@@ -53,15 +67,17 @@ def main() -> None:
     result = evaluate(loaded.model, args.data, "val", loaded.input_size, out=run_dir / "eval_val.json")
     stored = json.loads((run_dir / "config.json").read_text())
     write_result(name, {
-        "task": "camvid-semi" if args.method != "supervised" else "camvid-supervised",
-        "dataset": "camvid", "split": "val", "model": args.model, "method": args.method,
-        "supervision": "full" if args.method == "supervised" else "semi",
+        "task": "camvid-semi" if method != "supervised" else "camvid-supervised",
+        "dataset": "camvid", "split": "val", "model": args.model, "method": method,
+        "supervision": "full" if method == "supervised" else "semi",
         "labeled_fraction": args.labeled_fraction, "labeled_images": stored["labeled_count"],
         "seed": args.seed, "miou": result["miou"], "per_class_iou": result["per_class_iou"],
         "pixel_accuracy": result["pixel_accuracy"], "train_seconds": summary["train_seconds"],
         "steps": summary["steps"], "batch_size": args.batch_size, "train_size": list(size), "crop_size": list(crop),
         "eval_resolution": "native 360x480 (logits resized back)",
         "images_per_second": summary["images_per_second"],
+        **({"teacher": args.teacher, "extra_labels": pseudo_label_settings(args.extra_labels)}
+           if args.extra_labels else {}),
     })
     print(f"{name}: val mIoU {100 * result['miou']:.1f} in {summary['train_seconds']:.0f} s")
 

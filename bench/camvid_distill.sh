@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Data distillation on CamVid (one round of self-training): the finished run TEACHER (a name under
+# runs/bench/, e.g. camvid-deeplabv3plus-fixmatch-f0.125-s0) labels the train images it did not
+# have masks for with a flip x 3-scale ensemble (pixels below 0.9 confidence ignored), then a
+# student trains on the same labeled masks plus these pseudo-labels with the supervised step,
+# on the comparison schedule. Usage: bench/camvid_distill.sh TEACHER FRACTION
+set -euo pipefail
+cd "$(dirname "$0")/.."
+teacher="$1"; fraction="$2"
+labels="runs/bench/pseudo-labels-${teacher}"
+if [[ ! -f "${labels}/pseudo_labels.json" ]]; then
+  semiseg-tf pseudo-label --model "runs/bench/${teacher}" --images ../shared/data/camvid/images \
+    --stems "runs/bench/${teacher}/unlabeled.txt" --transforms flip,scales=0.75,1,1.25 --threshold 0.9 \
+    --out "$labels"
+fi
+python bench/camvid_train.py --labeled-fraction "$fraction" --seed 0 --extra-labels "$labels" --teacher "$teacher"
