@@ -165,12 +165,15 @@ def run_predict(runner, inputs, options: PredictOptions, progress: bool = True) 
             except Exception as error:  # noqa: BLE001
                 fail(path, error)
 
+    in_graph = runner.native_ids is not None and "probs" not in options.save and not options.tile
+    if in_graph:
+        runner.native_ids.build()
     threads = [threading.Thread(target=decode_worker, daemon=True) for _ in range(options.decode_workers)]
     writers = [threading.Thread(target=write_worker, daemon=True) for _ in range(options.write_workers)]
     started = time.time()
     for thread in threads + writers:
         thread.start()
-    _infer_loop(runner, options, decoded, results, len(threads), fail)
+    _infer_loop(runner, options, in_graph, decoded, results, len(threads), fail)
     for _ in writers:
         results.put(_DONE)
     for thread in threads + writers:
@@ -185,7 +188,7 @@ def run_predict(runner, inputs, options: PredictOptions, progress: bool = True) 
     return report
 
 
-def _infer_loop(runner, options: PredictOptions, decoded: queue.Queue, results: queue.Queue,
+def _infer_loop(runner, options: PredictOptions, in_graph: bool, decoded: queue.Queue, results: queue.Queue,
                 producers: int, fail) -> None:
     """Take decoded images, run the model in batches (or tile by tile), hand results to the writers.
 
@@ -193,7 +196,6 @@ def _infer_loop(runner, options: PredictOptions, decoded: queue.Queue, results: 
     runner's in-graph `native_ids` returns class ids at the native size directly, so a
     batch must share it; otherwise logits go to the writers, which resize them in NumPy.
     """
-    in_graph = runner.native_ids is not None and "probs" not in options.save
     buckets: dict[tuple, list] = {}
 
     def flush(key: tuple) -> None:

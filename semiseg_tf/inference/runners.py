@@ -48,13 +48,19 @@ class NativeIds:
         self.path, self.input_name, self.providers, self.threads = path, input_name, providers, threads
         self.session = None
 
-    def __call__(self, images: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-        from semiseg_tf.inference.native_ids import IDS, OUTPUT_SIZE, with_native_ids
+    def build(self) -> None:
+        """Create the session now (predict does it before its clock starts)."""
+        from semiseg_tf.inference.native_ids import with_native_ids
         from semiseg_tf.inference.providers import create_session
 
         if self.session is None:
-            model = with_native_ids(self.path).SerializeToString()
-            self.session, _ = create_session(model, self.providers, self.threads)
+            self.session, _ = create_session(with_native_ids(self.path).SerializeToString(), self.providers,
+                                             self.threads)
+
+    def __call__(self, images: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+        from semiseg_tf.inference.native_ids import IDS, OUTPUT_SIZE
+
+        self.build()
         return self.session.run([IDS], {self.input_name: images, OUTPUT_SIZE: np.asarray(size, np.int64)})[0]
 
 
