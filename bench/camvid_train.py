@@ -13,6 +13,7 @@ from pathlib import Path
 
 from results_io import write_result
 
+from semiseg_tf.cli.options import parse_key_values
 from semiseg_tf.evaluation import evaluate
 from semiseg_tf.loading import load_segmenter
 from semiseg_tf.training import TrainConfig, train
@@ -43,12 +44,20 @@ def main() -> None:
     parser.add_argument("--extra-labels", default=None,
                         help="Pseudo-label folder of `semiseg-tf pseudo-label` (data distillation student).")
     parser.add_argument("--teacher", default=None, help="Run under runs/bench/ that made --extra-labels.")
+    parser.add_argument("--method-option", action="append", default=[], metavar="KEY=VALUE",
+                        help="Method hyper-parameter (repeatable), as `semiseg-tf train --method-option`.")
+    parser.add_argument("--variant", default=None,
+                        help="Name suffix of a run with non-default --method-option values, e.g. classweighted.")
     args = parser.parse_args()
+    if bool(args.method_option) != bool(args.variant):
+        parser.error("--method-option and --variant go together (the variant names the result)")
 
     method = args.method
     if args.extra_labels:  # a data-distillation student is named after its teacher's method
         teacher = json.loads((Path("runs/bench") / args.teacher / "config.json").read_text())
         method = f"distill-{teacher['method']['name']}"
+    if args.variant:
+        method = f"{method}-{args.variant}"
     name = f"camvid-{args.model}-{method}-f{args.labeled_fraction:g}-s{args.seed}"
     run_dir = Path("runs/bench") / name
     size = tuple(int(v) for v in args.train_size.split("x"))
@@ -57,7 +66,7 @@ def main() -> None:
                          labeled_fraction=args.labeled_fraction, steps=args.steps,
                          batch_size=args.batch_size, train_size=size, crop_size=crop, learning_rate=args.learning_rate,
                          checkpoint_every=args.checkpoint_every, seed=args.seed, jit_compile=args.jit_compile,
-                         extra_labels=args.extra_labels)
+                         extra_labels=args.extra_labels, method_options=parse_key_values(args.method_option))
     resume = (run_dir / "config.json").is_file()
     if not (run_dir / "model.keras").is_file() or resume and not (run_dir / "timing.json").is_file():
         summary = train(config, run_dir, resume=resume, verbose=2)
@@ -73,7 +82,8 @@ def main() -> None:
         "labeled_fraction": args.labeled_fraction, "labeled_images": stored["labeled_count"],
         "seed": args.seed, "miou": result["miou"], "per_class_iou": result["per_class_iou"],
         "pixel_accuracy": result["pixel_accuracy"], "train_seconds": summary["train_seconds"],
-        "steps": summary["steps"], "batch_size": args.batch_size, "train_size": list(size), "crop_size": list(crop),
+        "method_options": stored["method"], "steps": summary["steps"], "batch_size": args.batch_size,
+        "train_size": list(size), "crop_size": list(crop),
         "eval_resolution": "native 360x480 (logits resized back)",
         "images_per_second": summary["images_per_second"],
         **({"teacher": args.teacher, "extra_labels": pseudo_label_settings(args.extra_labels)}

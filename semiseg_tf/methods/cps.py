@@ -41,7 +41,8 @@ class CPS(SemiSupervisedMethod):
         parts = {
             "loss_sup": (self.supervised_loss(images, masks, logits_a[:n_labeled])
                          + self.supervised_loss(images, masks, logits_b[:n_labeled])),
-            "loss_unsup": pseudo_label_loss(logits_a, labels_b) + pseudo_label_loss(logits_b, labels_a),
+            "loss_unsup": (pseudo_label_loss(logits_a, labels_b, self.pseudo_label_weights(labels_b, True))
+                           + pseudo_label_loss(logits_b, labels_a, self.pseudo_label_weights(labels_a, True))),
             "agreement": tf.reduce_mean(tf.cast(labels_a == labels_b, tf.float32)),
         }
         return parts, (joint, logits_a)

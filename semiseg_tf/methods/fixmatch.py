@@ -48,7 +48,7 @@ class FixMatch(SemiSupervisedMethod):
         box = cutmix_box(tf.shape(unlabeled), self.seed_generator, self.cutmix_p)
         strong, labels, confidence = strong_cutmix_view(self.strong_augment(unlabeled), labels, confidence, box)
         logits = self.segmenter(strong, training=True)
-        return pseudo_label_loss(logits, labels, tf.cast(confidence >= self.threshold, tf.float32))
+        return pseudo_label_loss(logits, labels, self.pseudo_label_weights(labels, confidence >= self.threshold))
 
     def loss_parts(self, images, masks, unlabeled):
         joint, logits, logits_x, logits_u = self.weak_forward(images, unlabeled)

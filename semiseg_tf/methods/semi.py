@@ -74,6 +74,8 @@ class SemiSupervisedMethod(SegmentationMethod):
         rampup_steps: sigmoid ramp-up length of the unlabeled-loss weights, in optimizer steps (0 = none).
         equivariance_weight: weight of the equivariance loss on labeled + unlabeled images (0 = off).
         equivariance_transforms: candidates, one drawn per step, e.g. "hflip,rot90,rot180,rot270".
+        unsup_class_weights: weight hard pseudo-label losses by the supervised loss's class weights
+            (off in the papers; on CamVid, confident pseudo-labels drift to road and sky, see BENCHMARKS.md).
         seed: seed of the in-graph randomness (strong views, CutMix boxes, transform draws).
     """
 
@@ -82,9 +84,10 @@ class SemiSupervisedMethod(SegmentationMethod):
 
     def __init__(self, segmenter, unsup_weight: float = 1.0, rampup_steps: int = 0,
                  equivariance_weight: float = 0.0, equivariance_transforms: str = "hflip,rot90,rot180,rot270",
-                 seed: int = 0, **kwargs):
+                 unsup_class_weights: bool = False, seed: int = 0, **kwargs):
         super().__init__(segmenter, **kwargs)
         self.unsup_weight, self.rampup_steps = float(unsup_weight), int(rampup_steps)
+        self.unsup_class_weights = bool(unsup_class_weights)
         self.equivariance_weight = float(equivariance_weight)
         self.equivariance_transforms = equivariance_transforms
         self.transforms = tuple(parse_transforms(equivariance_transforms))
@@ -107,6 +110,15 @@ class SemiSupervisedMethod(SegmentationMethod):
     def supervised_loss(self, images, masks, logits):
         """The compiled loss (class weights, ignore index) on the labeled batch."""
         return self.compute_loss(x=images, y=masks, y_pred=logits)
+
+    def pseudo_label_weights(self, labels: tf.Tensor, keep: tf.Tensor) -> tf.Tensor:
+        """Per-pixel weights of a hard pseudo-label loss: 1 where `keep` (e.g. confident), else 0;
+        times the compiled loss's class weights of each pseudo-label when `unsup_class_weights` is on."""
+        weight = tf.cast(keep, tf.float32)
+        class_weights = getattr(self.loss, "class_weights", None)
+        if self.unsup_class_weights and class_weights is not None:
+            weight *= tf.gather(tf.constant(class_weights, tf.float32), labels)
+        return weight
 
     def random_equivariance_loss(self, images, logits):
         """Equivariance loss for one transform drawn from `self.transforms` this step.
@@ -140,4 +152,5 @@ class SemiSupervisedMethod(SegmentationMethod):
     def method_config(self) -> dict:
         return {"unsup_weight": self.unsup_weight, "rampup_steps": self.rampup_steps,
                 "equivariance_weight": self.equivariance_weight,
-                "equivariance_transforms": self.equivariance_transforms, "seed": self.seed}
+                "equivariance_transforms": self.equivariance_transforms,
+                "unsup_class_weights": self.unsup_class_weights, "seed": self.seed}

@@ -57,7 +57,7 @@ class UniMatch(FixMatch):
         labels, confidence, confident = confident_pseudo_labels(logits[n_labeled:], self.threshold)
         loss_strong = 0.5 * (self.strong_loss(unlabeled, labels, confidence)
                              + self.strong_loss(unlabeled, labels, confidence))
-        loss_fp = pseudo_label_loss(logits_fp, labels, confident)
+        loss_fp = pseudo_label_loss(logits_fp, labels, self.pseudo_label_weights(labels, confident > 0))
         parts = {"loss_sup": self.supervised_loss(images, masks, logits[:n_labeled]),
                  "loss_unsup": 0.5 * loss_strong + 0.5 * loss_fp, "loss_strong": loss_strong,
                  "loss_fp": loss_fp, "mask_ratio": tf.reduce_mean(confident)}
