@@ -181,6 +181,16 @@ def test_options_are_validated_and_configured(tiny_model):
     assert config["threshold"] == 0.9 and config["feature_dropout"] == 0.5 and config["equivariance_weight"] == 0.5
 
 
+def test_pseudo_label_class_weights_follow_the_compiled_loss(tiny_model):
+    labels = tf.constant([[[0, 1], [2, 1]]])
+    keep = tf.constant([[[True, True], [False, True]]])
+    for enabled, expected in ((False, [[[1, 1], [0, 1]]]), (True, [[[0.5, 2.0], [0.0, 2.0]]])):
+        method = _method(tiny_model, "fixmatch", unsup_class_weights=enabled)
+        method.compile(optimizer="adam", loss=MaskedCrossEntropy(255, [0.5, 2.0, 4.0]))
+        np.testing.assert_allclose(method.pseudo_label_weights(labels, keep), expected)
+        assert method.get_config()["unsup_class_weights"] is enabled
+
+
 # === End to end through the trainer ===
 @pytest.fixture
 def eager():
