@@ -87,6 +87,18 @@ def test_mixed_native_sizes_are_batched_apart(onnx_model, inputs, tmp_path):
         assert Image.open(out / image.name).size == Image.open(image).size
 
 
+def test_a_graph_that_cannot_be_extended_falls_back_to_numpy(onnx_model, inputs, tmp_path, monkeypatch):
+    from semiseg_tf.inference import runners
+
+    (inputs / "broken.png").unlink()
+    monkeypatch.setattr(runners.NativeIds, "build", lambda self: (_ for _ in ()).throw(ValueError("odd graph")))
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["predict", "--model", str(onnx_model / "model.onnx"), str(inputs),
+                                      "--out", str(out)])
+    assert result.exit_code == 0 and "resized in NumPy (odd graph)" in result.output, result.output
+    assert len(list(out.glob("*.png"))) == 5
+
+
 def test_keras_engine_and_cached_onnx_agree(onnx_model, inputs, tmp_path, monkeypatch):
     monkeypatch.setenv("SEMISEG_CACHE", str(tmp_path / "cache"))
     (inputs / "broken.png").unlink()

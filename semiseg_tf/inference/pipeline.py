@@ -167,7 +167,11 @@ def run_predict(runner, inputs, options: PredictOptions, progress: bool = True) 
 
     in_graph = runner.native_ids is not None and "probs" not in options.save and not options.tile
     if in_graph:
-        runner.native_ids.build()
+        try:
+            runner.native_ids.build()
+        except Exception as error:  # noqa: BLE001 - a graph we cannot extend still predicts, via NumPy
+            print(f"note: {runner.source}: class ids resized in NumPy ({error})", file=sys.stderr)
+            in_graph = False
     threads = [threading.Thread(target=decode_worker, daemon=True) for _ in range(options.decode_workers)]
     writers = [threading.Thread(target=write_worker, daemon=True) for _ in range(options.write_workers)]
     started = time.time()
@@ -202,12 +206,12 @@ def _infer_loop(runner, options: PredictOptions, in_graph: bool, decoded: queue.
         batch = buckets.pop(key)
         try:
             images = np.stack([entry[3] for entry in batch])
-            if in_graph:
-                predictions, finished = [(ids, None) for ids in runner.native_ids(images, key[1])], True
-            else:
-                predictions, finished = runner(images), False
+            if in_graph:  # writer-ready (ids, probs) pairs
+                predictions = [(ids, None) for ids in runner.native_ids(images, key[1])]
+            else:  # raw model outputs, finished by the writers
+                predictions = runner(images)
             for (path, paths, image, _), prediction in zip(batch, predictions):
-                results.put((path, paths, image, prediction, finished))
+                results.put((path, paths, image, prediction, in_graph))
         except Exception as error:  # noqa: BLE001 - a failed batch fails its images, not the job
             for path, *_ in batch:
                 fail(path, error)
