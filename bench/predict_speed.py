@@ -48,18 +48,26 @@ def images_per_s(run, arrays: np.ndarray, batch_size: int) -> float:
     return len(arrays) / (time.perf_counter() - started)
 
 
-def onnx_miou(path: Path, dataset: SegmentationDataset, stems: list[str], input_size) -> float:
-    """val mIoU of an exported model at native resolution (logits resized back, as in evaluate)."""
+def onnx_miou(path: Path, dataset: SegmentationDataset, stems: list[str], input_size) -> dict:
+    """val mIoU of an exported model at native resolution: logits resized back in NumPy (as evaluate
+    does), and class ids from predict's in-graph resize + argmax; with their pixel agreement."""
+    from PIL import Image
+
     runner = onnx_runner(path)
     classes = dataset.classes
-    confusion = 0
+    confusion, confusion_graph, same, pixels = 0, 0, 0, 0
     for sample in dataset.samples(stems=stems):
         image = read_image(sample.image)
-        logits = runner(resize_image(image, input_size)[None])[0]
-        ids, _ = finish_whole(logits, image.shape[:2], "logits", False)
-        mask = np.asarray(__import__("PIL.Image", fromlist=["Image"]).open(sample.mask))
+        model_input = resize_image(image, input_size)[None]
+        ids, _ = finish_whole(runner(model_input)[0], image.shape[:2], "logits", False)
+        in_graph = runner.native_ids(model_input, image.shape[:2])[0]
+        mask = np.asarray(Image.open(sample.mask))
         confusion = confusion + confusion_matrix(mask, ids, classes.num_classes, classes.ignore_index)
-    return scores(confusion, classes.names)["miou"]
+        confusion_graph = confusion_graph + confusion_matrix(mask, in_graph, classes.num_classes,
+                                                             classes.ignore_index)
+        same, pixels = same + int((ids == in_graph).sum()), pixels + ids.size
+    return {"miou": scores(confusion, classes.names)["miou"],
+            "miou_in_graph": scores(confusion_graph, classes.names)["miou"], "agreement": same / pixels}
 
 
 def run_cli(args: list[str]) -> float:
@@ -125,8 +133,9 @@ def main() -> None:
                                   "--batch-size", str(args.batch_size), "--quiet"])
             speed[key] = json.loads((work / key / "summary.json").read_text())["images_per_s"]
         miou_stems = val[:args.miou_images] if args.miou_images else val
-        miou_fp32 = onnx_miou(fp32, dataset, miou_stems, size)
-        miou_int8 = onnx_miou(int8, dataset, miou_stems, size)
+        quality = {"fp32": onnx_miou(fp32, dataset, miou_stems, size),
+                   "int8": onnx_miou(int8, dataset, miou_stems, size)}
+        miou_fp32, miou_int8 = quality["fp32"]["miou"], quality["int8"]["miou"]
 
         tile_model = export_onnx(loaded.model, work / "tile.onnx", (args.tile, args.tile), "logits",
                                  metadata_for(loaded, (args.tile, args.tile), "logits"))
@@ -147,12 +156,14 @@ def main() -> None:
         "cli_vs_ort": round(speed["cli"] / speed["ort"], 3),
         "int8_speedup": round(speed["ort_int8"] / speed["ort"], 3),
         "miou_fp32": miou_fp32, "miou_int8": miou_int8, "miou_images": len(miou_stems),
+        "miou_fp32_in_graph_ids": quality["fp32"]["miou_in_graph"],
+        "in_graph_ids_agreement": round(quality["fp32"]["agreement"], 5),
         "int8_miou_drop": round(100 * (miou_fp32 - miou_int8), 3),  # mIoU points
         "tiled_4000_peak_mb": round(peak, 1), "tiled_image_size": args.tiled_size, "tile": args.tile,
         "cli_int8_vs_keras": round(speed["cli_int8"] / speed["keras"], 3),
         "cli_wall_s_including_startup": round(walls["cli"], 2),
         "notes": "engines timed on pre-decoded arrays at the input size; cli = summary.json images/s of "
-                 "`semiseg-tf predict` (decode + resize + infer + in-graph resize to 360x480 and argmax + "
+                 "`semiseg-tf predict` (decode + resize + infer + in-graph resize of the 1/4-size logits to 360x480 and argmax + "
                  "PNG encode, after the session is created); cli_int8 = the same on the int8 model; int8 = static QDQ per-channel, calibrated on the last train images",
     }
     write_result(args.name, result, required=("task", "dataset", "model", "images_per_s", "command", "date"))
