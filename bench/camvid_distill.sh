@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
 # Data distillation on CamVid (one round of self-training): the finished run TEACHER (a name under
-# runs/bench/, e.g. camvid-deeplabv3plus-fixmatch-f0.125-s0) labels the train images it did not
-# have masks for with a flip x 3-scale ensemble (pixels below 0.9 confidence ignored), then a
+# runs/bench/, e.g. camvid-deeplabv3plus-supervised-f0.125-s0) labels the train images it did not
+# have masks for with a flip x 3-scale ensemble (pixels below 0.9 confidence ignored; with
+# CLASS_BALANCE=P, each class also keeps its most confident fraction P, as in CBST), then a
 # student trains on the same labeled masks plus these pseudo-labels with the supervised step,
-# on the comparison schedule. Usage: bench/camvid_distill.sh TEACHER FRACTION
+# on the comparison schedule. Usage: bench/camvid_distill.sh TEACHER FRACTION [CLASS_BALANCE]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-teacher="$1"; fraction="$2"
-labels="runs/bench/pseudo-labels-${teacher}"
+teacher="$1"; fraction="$2"; balance="${3:-}"
+labels="runs/bench/pseudo-labels-${teacher}${balance:+-cbst${balance}}"
 if [[ ! -f "${labels}/pseudo_labels.json" ]]; then
   semiseg-tf pseudo-label --model "runs/bench/${teacher}" --images ../shared/data/camvid/images \
     --stems "runs/bench/${teacher}/unlabeled.txt" --transforms flip,scales=0.75,1,1.25 --threshold 0.9 \
-    --out "$labels"
+    ${balance:+--class-balance "$balance"} --out "$labels"
 fi
-python bench/camvid_train.py --labeled-fraction "$fraction" --seed 0 --extra-labels "$labels" --teacher "$teacher"
+python bench/pseudo_label_quality.py --labels "$labels"
+python bench/camvid_train.py --labeled-fraction "$fraction" --seed 0 --extra-labels "$labels" --teacher "$teacher" \
+  ${balance:+--variant "cbst${balance}"}

@@ -47,10 +47,11 @@ def main() -> None:
     parser.add_argument("--method-option", action="append", default=[], metavar="KEY=VALUE",
                         help="Method hyper-parameter (repeatable), as `semiseg-tf train --method-option`.")
     parser.add_argument("--variant", default=None,
-                        help="Name suffix of a run with non-default --method-option values, e.g. classweighted.")
+                        help="Name suffix of a run with non-default --method-option values (e.g. classweighted) "
+                             "or pseudo-labels (e.g. cbst0.5).")
     args = parser.parse_args()
-    if bool(args.method_option) != bool(args.variant):
-        parser.error("--method-option and --variant go together (the variant names the result)")
+    if args.method_option and not args.variant:
+        parser.error("--method-option needs --variant (the variant names the result)")
 
     method = args.method
     if args.extra_labels:  # a data-distillation student is named after its teacher's method

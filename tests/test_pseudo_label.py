@@ -11,7 +11,7 @@ import tensorflow as tf
 from click.testing import CliRunner
 
 from semiseg_tf.methods.geometric import Transform, ensemble_transforms
-from semiseg_tf.pseudo_label import ensemble_probabilities, pseudo_label_mask
+from semiseg_tf.pseudo_label import class_balanced_thresholds, ensemble_probabilities, pseudo_label_mask
 
 
 def _pointwise_model() -> keras.Model:
@@ -66,6 +66,21 @@ def test_unconfident_pixels_are_ignored():
     np.testing.assert_array_equal(pseudo_label_mask(probabilities, 0.5, ignore_index=7), [[0, 0], [1, 1]])
 
 
+def test_class_balance_keeps_the_most_confident_part_of_every_class():
+    """Class 0 is confident everywhere, class 1 never reaches the global threshold: CBST lowers
+    class 1's threshold to keep its top half, and leaves class 0 at the global one."""
+    labels = [np.array([[0, 0, 1, 1], [0, 0, 1, 1]], np.uint8)]
+    confidence = [np.array([[0.99, 0.97, 0.6, 0.5], [0.98, 0.96, 0.7, 0.4]], np.float16)]
+    thresholds = class_balanced_thresholds(labels, confidence, 3, threshold=0.9, portion=0.5)
+    assert thresholds[0] == pytest.approx(0.9) and thresholds[2] == pytest.approx(0.9)  # 2: never predicted
+    assert 0.5 < thresholds[1] <= 0.6
+    probabilities = np.stack([confidence[0], 1 - confidence[0]], -1).astype(np.float32)
+    probabilities[labels[0] == 1] = probabilities[labels[0] == 1][:, ::-1]
+    mask = pseudo_label_mask(probabilities, thresholds[:2])
+    np.testing.assert_array_equal(mask, [[0, 0, 1, 255], [0, 0, 1, 255]])
+    np.testing.assert_array_equal(pseudo_label_mask(probabilities, 0.9), [[0, 0, 255, 255], [0, 0, 255, 255]])
+
+
 def test_cli_writes_masks_the_trainer_accepts(shapes_data, tiny_model, tmp_path):
     from semiseg_tf.cli.main import cli
     from semiseg_tf.data import SegmentationDataset
@@ -90,6 +105,16 @@ def test_cli_writes_masks_the_trainer_accepts(shapes_data, tiny_model, tmp_path)
     samples = extra_labeled_samples(dataset, out, stems)
     dataset.validate(samples)  # sizes and class ids are what training reads
     assert [s.stem for s in samples] == stems
+
+    balanced = tmp_path / "balanced"
+    result = CliRunner().invoke(cli, [
+        "pseudo-label", "--model", str(model_file), "--images", str(shapes_data / "images"),
+        "--stems", str(tmp_path / "unlabeled.txt"), "--transforms", "flip", "--threshold", "0.99",
+        "--class-balance", "0.5", "--out", str(balanced)])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((balanced / "pseudo_labels.json").read_text())
+    assert summary["class_balance"] == 0.5 and len(summary["class_thresholds"]) == 5
+    assert summary["mean_coverage"] >= 0.45  # at least half of each predicted class is kept
 
 
 def test_cli_rejects_a_bad_transform(shapes_data, tmp_path):

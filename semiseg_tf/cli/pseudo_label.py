@@ -17,12 +17,15 @@ from semiseg_tf.cli.options import SIZE, friendly_errors
               help="Ensemble: flip, rot90/rot180/rot270 and scales=S1,S2,... (every scale with each).")
 @click.option("--threshold", type=click.FloatRange(0, 1), default=0.9, show_default=True,
               help="Ensemble confidence below which a pixel is left unlabeled (255).")
+@click.option("--class-balance", type=click.FloatRange(0, 1, min_open=True), default=None,
+              help="Also keep, for every class, its most confident fraction P of pixels (CBST; e.g. 0.5), "
+                   "so rare classes are not all left unlabeled by --threshold.")
 @click.option("--input-size", type=SIZE, default=None,
               help="HxW the model sees (default: the run's train size, else the image size).")
 @click.option("--out", required=True, type=click.Path(file_okay=False),
               help="Folder for <stem>.png masks; pass it to `train --extra-labels`.")
 @friendly_errors
-def command(model_ref, images, stems, transforms, threshold, input_size, out):
+def command(model_ref, images, stems, transforms, threshold, class_balance, input_size, out):
     """Write ensemble pseudo-label masks (255 where not confident) for a folder of images."""
     from pathlib import Path
 
@@ -46,7 +49,8 @@ def command(model_ref, images, stems, transforms, threshold, input_size, out):
     summary = pseudo_label_images(
         loaded.model, paths, out, members, threshold, input_size or loaded.input_size,
         ignore_index=classes.ignore_index if classes else 255, palette=classes.palette if classes else None,
-        source={"model": str(model_ref), "images_folder": str(images), "stems": stems})
+        source={"model": str(model_ref), "images_folder": str(images), "stems": stems},
+        class_balance=class_balance)
     click.echo(f"{summary['images']} images, {len(members)} transforms ({', '.join(summary['transforms'])}); "
                f"{summary['mean_coverage']:.1%} of pixels labeled at threshold {threshold}")
     click.echo(f"Speed: {1000 * summary['seconds_per_image']:.1f} ms per image")
