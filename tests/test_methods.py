@@ -148,6 +148,14 @@ def test_unsupervised_loss_reaches_the_trained_weights(tiny_model, name):
         assert all(g is None for g in tape.gradient(parts["loss_unsup"], method.teacher.weights))
 
 
+def test_run_length_options_default_to_the_run_steps(tiny_model):
+    """UDA's annealing spans the run unless set: the trainer passes its step count, the config records it."""
+    uda = get_method("uda")
+    assert uda.from_options(tiny_model("unet-tiny", 5), {}, run_steps=300).tsa_steps == 300
+    assert uda.from_options(tiny_model("unet-tiny", 5), {"tsa_steps": 50}, run_steps=300).tsa_steps == 50
+    assert uda.from_options(tiny_model("unet-tiny", 5), {}).method_config()["tsa_steps"] == 0
+
+
 def test_mean_teacher_follows_the_student_by_ema(tiny_model):
     method = _method(tiny_model, "meanteacher", ema_decay=0.99)
     for teacher, student in zip(method.teacher.weights, method.segmenter.weights):

@@ -25,14 +25,21 @@ class SegmentationMethod(keras.Model):
     """
 
     uses_unlabeled = False
+    run_length_options: tuple[str, ...] = ()  # options whose 0 means "the run's number of steps"
 
     @classmethod
-    def from_options(cls, segmenter: keras.Model, options: dict) -> "SegmentationMethod":
-        """Build from CLI/config options, rejecting unknown names with the valid ones."""
+    def from_options(cls, segmenter: keras.Model, options: dict, run_steps: int | None = None
+                     ) -> "SegmentationMethod":
+        """Build from CLI/config options, rejecting unknown names with the valid ones.
+
+        `run_steps` fills the `run_length_options` left at 0 (so the saved config shows the value used).
+        """
         valid = cls.option_names()
         unknown = sorted(set(options) - valid)
         if unknown:
             raise ValueError(f"unknown options {unknown} for method {cls.__name__}; valid: {sorted(valid)}")
+        if run_steps:
+            options = {**options, **{name: run_steps for name in cls.run_length_options if not options.get(name)}}
         return cls(segmenter, **options)
 
     @classmethod

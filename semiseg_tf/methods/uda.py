@@ -25,23 +25,18 @@ def tsa_threshold(progress: tf.Tensor, num_classes: int, schedule: str) -> tf.Te
     return alpha * (1.0 - 1.0 / num_classes) + 1.0 / num_classes
 
 
-def schedule_length(optimizer, fallback: int) -> int:
-    """Steps of the optimizer's learning-rate schedule (the run length), or `fallback`."""
-    schedule = getattr(optimizer, "_learning_rate", None)
-    steps = getattr(schedule, "decay_steps", None)
-    return int(steps + (getattr(schedule, "warmup_steps", 0) or 0)) if steps else fallback
-
-
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class UDA(SemiSupervisedMethod):
     """Args:
         temperature: softmax temperature that sharpens the weak-view targets (0.4).
         threshold: weak-view confidence below which a pixel is masked out (0.8).
         tsa: training-signal annealing schedule on the supervised loss: linear, log, exp or none.
-        tsa_steps: length of the annealing; 0 = the learning-rate schedule's length (the run).
+        tsa_steps: length of the annealing; 0 = the run's length (filled in by `train`; 1000 when
+            UDA is built by hand without it).
     """
 
     part_names = ("loss_sup", "loss_unsup", "mask_ratio", "tsa_ratio")
+    run_length_options = ("tsa_steps",)
 
     def __init__(self, segmenter, temperature: float = 0.4, threshold: float = 0.8, tsa: str = "linear",
                  tsa_steps: int = 0, **kwargs):
@@ -55,7 +50,7 @@ class UDA(SemiSupervisedMethod):
     def annealed_masks(self, masks, logits):
         """Masks with correctly predicted pixels above the TSA threshold set to ignore."""
         ignore = getattr(self.loss, "ignore_index", 255)  # the compiled MaskedCrossEntropy's
-        steps = self.tsa_steps or schedule_length(self.optimizer, 1000)
+        steps = self.tsa_steps or 1000
         eta = tsa_threshold(tf.cast(self.optimizer.iterations, tf.float32) / steps, logits.shape[-1], self.tsa)
         labels = tf.cast(masks, tf.int32)
         valid = labels != ignore

@@ -178,7 +178,7 @@ def build_training(config: TrainConfig, dataset: SegmentationDataset, labeled_sa
     keras.utils.set_random_seed(config.seed)
     segmenter = build_from_config(model_config(config.model, num_classes=dataset.classes.num_classes,
                                                **config.model_overrides))
-    method = get_method(config.method).from_options(segmenter, config.method_options)
+    method = get_method(config.method).from_options(segmenter, config.method_options, run_steps=config.steps)
     schedule = learning_rate_schedule(config.schedule, config.learning_rate, config.steps, config.warmup_steps)
     loss = MaskedCrossEntropy(dataset.classes.ignore_index,
                               class_weights(dataset, labeled_samples, config.class_weighting))
