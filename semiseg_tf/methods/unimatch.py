@@ -23,7 +23,7 @@ class FeatureSplit:
     """
 
     def __init__(self, segmenter: keras.Model):
-        features = segmenter.encoder._inbound_nodes[-1].outputs  # the encoder's call in the segmenter graph
+        features = list(segmenter.encoder_features)
         self.encode = keras.Model(segmenter.inputs, features)
         self.decode = keras.Model([segmenter.inputs[0], *features], segmenter.outputs)
 

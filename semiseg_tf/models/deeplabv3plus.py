@@ -56,4 +56,4 @@ class DeepLabV3Plus(Segmenter):
                       aspp_dropout=aspp_dropout, low_level=low_level,
                       low_level_filters=low_level_filters, decoder_filters=decoder_filters,
                       mean=list(mean), std=list(std))
-        super().__init__(inputs, logits, encoder, config, **kwargs)
+        super().__init__(inputs, logits, encoder, config, features=pyramid, **kwargs)

@@ -17,10 +17,16 @@ from semiseg_tf.models.layers import input_normalization
 class Segmenter(keras.Model):
     """Maps RGB pixels in [0, 255] (N, H, W, 3) to per-pixel class logits (N, H, W, C)."""
 
-    def __init__(self, inputs, logits, encoder: Encoder, config: dict, **kwargs):
+    def __init__(self, inputs, logits, encoder: Encoder, config: dict, features=(), **kwargs):
         super().__init__(inputs=inputs, outputs=logits, **kwargs)
         self.encoder = encoder
         self._segmenter_config = config
+        self._encoder_features = tuple(keras.tree.flatten(features))
+
+    @property
+    def encoder_features(self) -> tuple:
+        """The encoder's pyramid (flattened) as tensors of this model's graph, to cut it at the encoder (UniMatch)."""
+        return self._encoder_features
 
     @staticmethod
     def make_inputs(encoder: Encoder | dict, mean, std):

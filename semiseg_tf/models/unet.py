@@ -42,4 +42,4 @@ class UNet(Segmenter):
         # === Config ===
         config = dict(num_classes=num_classes, decoder_widths=list(decoder_widths), dropout=dropout,
                       mean=list(mean), std=list(std))
-        super().__init__(inputs, logits, encoder, config, **kwargs)
+        super().__init__(inputs, logits, encoder, config, features=pyramid, **kwargs)
