@@ -168,6 +168,24 @@ def test_mean_teacher_follows_the_student_by_ema(tiny_model):
         np.testing.assert_allclose(teacher, decay * old + (1 - decay) * student.numpy(), rtol=1e-5, atol=1e-6)
 
 
+def test_cps_cutmix_mixes_images_and_each_networks_labels_alike(tiny_model, monkeypatch):
+    """CPS + CutMix: the box of the partner image and of the partner's labels (per network) move together."""
+    import semiseg_tf.methods.cps as cps
+
+    box = np.zeros((2, 32, 48), np.float32)
+    box[:, 4:20, 10:30] = 1.0
+    monkeypatch.setattr(cps, "cutmix_box", lambda shape, seed, p: tf.constant(box))
+    method = _method(tiny_model, "cps")
+    unlabeled = _batch()["unlabeled"]
+    mixed, (labels_a, labels_b) = method.mixed_view(unlabeled)
+    inside = box[..., None] > 0.5
+    np.testing.assert_array_equal(mixed, np.where(inside, unlabeled.numpy()[[1, 0]], unlabeled))
+    for net, labels in ((method.segmenter, labels_a), (method.peer, labels_b)):
+        source = np.argmax(net(unlabeled, training=False), -1)
+        np.testing.assert_array_equal(labels, np.where(box > 0.5, source[[1, 0]], source))
+    assert not np.array_equal(labels_a, labels_b)  # two networks, two labellings
+
+
 def test_extra_networks_are_checkpointed_but_not_deployed(tiny_model, tmp_path):
     for name, extra in (("meanteacher", "teacher"), ("cps", "peer")):
         method = _method(tiny_model, name)

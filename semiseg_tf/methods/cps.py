@@ -2,7 +2,10 @@
 
 Chen, Yuan, Zeng & Wang, "Semi-Supervised Semantic Segmentation with Cross Pseudo
 Supervision", CVPR 2021. Defaults from the paper: trade-off weight 1.5 (VOC), the
-cross loss on labeled and unlabeled images. The first network (`segmenter`) is deployed.
+cross loss on labeled and unlabeled images, and its "CPS + CutMix" form: each network labels
+two unlabeled images (no gradient), a box of one is pasted into the other, and each network
+learns the mixed image from the other's mixed labels (one box per image here; the paper's code
+pastes up to three). The first network (`segmenter`) is deployed.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import keras
 import tensorflow as tf
 
 from semiseg_tf.methods.semi import SemiSupervisedMethod, clone_segmenter, pseudo_label_loss
+from semiseg_tf.methods.strong_augment import cutmix_box, mix, partner
 from semiseg_tf.models.layers import PACKAGE
 
 
@@ -22,22 +26,41 @@ def hard_labels(logits):
 class CPS(SemiSupervisedMethod):
     """Both networks train (supervised loss each, summed); the peer is tracked so checkpoints hold it.
 
-    Args: unsup_weight: lambda, the weight of the cross pseudo-label loss (1.5).
-    (others: see SemiSupervisedMethod)
+    Args:
+        unsup_weight: lambda, the weight of the cross pseudo-label loss (1.5).
+        cutmix_p: probability that an unlabeled image gets a box of its partner (1.0; 0 = plain CPS).
+        (others: see SemiSupervisedMethod)
     """
 
     part_names = ("loss_sup", "loss_unsup", "agreement")
 
-    def __init__(self, segmenter, unsup_weight: float = 1.5, **kwargs):
+    def __init__(self, segmenter, unsup_weight: float = 1.5, cutmix_p: float = 1.0, **kwargs):
         super().__init__(segmenter, unsup_weight=unsup_weight, **kwargs)
+        self.cutmix_p = float(cutmix_p)
         self.peer = clone_segmenter(segmenter, "peer", copy_weights=False)
 
+    def mixed_view(self, unlabeled):
+        """(CutMixed images, each network's labels of the unmixed images mixed alike).
+
+        The source labels come from inference-mode passes (as UniMatch labels its mix sources):
+        no dropout, and no third batch in the BatchNorm statistics.
+        """
+        box = cutmix_box(tf.shape(unlabeled), self.seed_generator, self.cutmix_p)
+        sources = [hard_labels(net(unlabeled, training=False)) for net in (self.segmenter, self.peer)]
+        return mix(box, partner(unlabeled), unlabeled), [mix(box, partner(s), s) for s in sources]
+
     def loss_parts(self, images, masks, unlabeled):
+        mixed_labels = None
+        if self.cutmix_p:
+            unlabeled, mixed_labels = self.mixed_view(unlabeled)
         joint = tf.concat([images, unlabeled], axis=0)
         n_labeled = tf.shape(images)[0]
         logits_a = self.segmenter(joint, training=True)
         logits_b = self.peer(joint, training=True)
         labels_a, labels_b = hard_labels(logits_a), hard_labels(logits_b)
+        if mixed_labels is not None:  # the unlabeled part is learnt from the mixed labels of the sources
+            labels_a, labels_b = (tf.concat([labels[:n_labeled], mixed], axis=0)
+                                  for labels, mixed in zip((labels_a, labels_b), mixed_labels))
         parts = {
             "loss_sup": (self.supervised_loss(images, masks, logits_a[:n_labeled])
                          + self.supervised_loss(images, masks, logits_b[:n_labeled])),
@@ -46,3 +69,6 @@ class CPS(SemiSupervisedMethod):
             "agreement": tf.reduce_mean(tf.cast(labels_a == labels_b, tf.float32)),
         }
         return parts, (joint, logits_a)
+
+    def method_config(self) -> dict:
+        return {**super().method_config(), "cutmix_p": self.cutmix_p}
