@@ -6,7 +6,8 @@
 
 All engines run the same model on the same images (val, then train, in list order) in one
 process; inference engines are timed on pre-decoded arrays at the model's input size, the
-CLI end to end (decode, resize, infer, resize logits back to 360x480, PNG encode). Writes
+CLI end to end (decode, resize, infer, resize logits back to 360x480, PNG encode), in
+interleaved rounds whose medians are reported (this machine's speed drifts by 10 % or more). Writes
 bench/results/<name>.json.
 """
 
@@ -95,6 +96,7 @@ def main() -> None:
     parser.add_argument("--input-size", default=None, help="HxW (default: the model's training size).")
     parser.add_argument("--tile", type=int, default=512)
     parser.add_argument("--tiled-size", type=int, default=4000, help="Side of the square image for the tiling memory test.")
+    parser.add_argument("--rounds", type=int, default=3, help="Interleaved rounds; the median is reported.")
     parser.add_argument("--name", default="predict-speed")
     args = parser.parse_args()
 
@@ -116,22 +118,26 @@ def main() -> None:
                                 for s in dataset.samples(stems=train[-args.calibration_images:], labeled=False)])
         quantize_int8(fp32, int8, calibration)
 
-        speed = {
-            "keras": images_per_s(lambda x: loaded.model.predict(x.astype(np.float32), batch_size=args.batch_size,
-                                                                 verbose=0), arrays, args.batch_size),
-            "savedmodel": images_per_s(load_savedmodel_fn(saved), arrays, args.batch_size),
-            "ort": images_per_s(onnx_runner(fp32), arrays, args.batch_size),
-            "ort_int8": images_per_s(onnx_runner(int8), arrays, args.batch_size),
-        }
         folder = work / "images"
         folder.mkdir()
         for sample in samples:
             (folder / sample.image.name).symlink_to(sample.image.resolve())
+        engines = {
+            "keras": lambda x: loaded.model.predict(x.astype(np.float32), batch_size=args.batch_size, verbose=0),
+            "savedmodel": load_savedmodel_fn(saved), "ort": onnx_runner(fp32), "ort_int8": onnx_runner(int8),
+        }
+        clis = {"cli": (fp32, 1), "cli_streams2": (fp32, 2), "cli_int8": (int8, 1), "cli_int8_streams2": (int8, 2)}
+        samples_per_s = {key: [] for key in [*engines, *clis]}
         walls = {}
-        for key, model in (("cli", fp32), ("cli_int8", int8)):
-            walls[key] = run_cli(["predict", "--model", str(model), str(folder), "--out", str(work / key),
-                                  "--batch-size", str(args.batch_size), "--quiet"])
-            speed[key] = json.loads((work / key / "summary.json").read_text())["images_per_s"]
+        for _ in range(args.rounds):  # interleaved rounds: a slow spell of the machine hits every path alike
+            for key, run in engines.items():
+                samples_per_s[key].append(images_per_s(run, arrays, args.batch_size))
+            for key, (model, streams) in clis.items():
+                shutil.rmtree(work / key, ignore_errors=True)
+                walls[key] = run_cli(["predict", "--model", str(model), str(folder), "--out", str(work / key),
+                                      "--batch-size", str(args.batch_size), "--streams", str(streams), "--quiet"])
+                samples_per_s[key].append(json.loads((work / key / "summary.json").read_text())["images_per_s"])
+        speed = {key: float(np.median(values)) for key, values in samples_per_s.items()}
         miou_stems = val[:args.miou_images] if args.miou_images else val
         quality = {"fp32": onnx_miou(fp32, dataset, miou_stems, size),
                    "int8": onnx_miou(int8, dataset, miou_stems, size)}
@@ -152,6 +158,9 @@ def main() -> None:
         "task": "predict-speed", "dataset": "camvid", "split": "val+train images for speed, val for mIoU",
         "model": str(args.model), "input_size": list(size), "batch_size": args.batch_size, "images": len(samples),
         "images_per_s": {k: round(v, 2) for k, v in speed.items()},
+        "rounds": args.rounds,
+        "images_per_s_each_round": {k: [round(v, 2) for v in vs] for k, vs in samples_per_s.items()},
+        "cli_streams2_vs_ort": round(speed["cli_streams2"] / speed["ort"], 3),
         "cli_vs_keras": round(speed["cli"] / speed["keras"], 3),
         "cli_vs_ort": round(speed["cli"] / speed["ort"], 3),
         "int8_speedup": round(speed["ort_int8"] / speed["ort"], 3),
@@ -162,12 +171,16 @@ def main() -> None:
         "tiled_4000_peak_mb": round(peak, 1), "tiled_image_size": args.tiled_size, "tile": args.tile,
         "cli_int8_vs_keras": round(speed["cli_int8"] / speed["keras"], 3),
         "cli_wall_s_including_startup": round(walls["cli"], 2),
-        "notes": "engines timed on pre-decoded arrays at the input size; cli = summary.json images/s of "
-                 "`semiseg-tf predict` (decode + resize + infer + in-graph resize of the 1/4-size logits to 360x480 and argmax + "
-                 "PNG encode, after the session is created); cli_int8 = the same on the int8 model; int8 = static QDQ per-channel, calibrated on the last train images",
+        "notes": "medians of interleaved rounds; engines timed on pre-decoded arrays at the input size; "
+                 "cli = summary.json images/s of `semiseg-tf predict` (decode + resize + infer + in-graph "
+                 "resize of the 1/4-size logits to 360x480 and argmax + PNG encode, after the session is created), "
+                 "one inference stream; *_streams2 = two concurrent streams of one onnxruntime thread each; "
+                 "cli_int8 = the same on the int8 model; int8 = static QDQ per-channel, calibrated on the last "
+                 "train images",
     }
     write_result(args.name, result, required=("task", "dataset", "model", "images_per_s", "command", "date"))
-    print(json.dumps({k: result[k] for k in ("images_per_s", "cli_vs_keras", "cli_vs_ort", "int8_speedup",
+    print(json.dumps({k: result[k] for k in ("images_per_s", "cli_vs_keras", "cli_vs_ort", "cli_streams2_vs_ort",
+                                             "int8_speedup",
                                              "int8_miou_drop", "tiled_4000_peak_mb")}, indent=1))
 
 

@@ -115,6 +115,21 @@ def test_mixed_native_sizes_are_batched_apart(onnx_model, inputs, tmp_path):
         assert Image.open(out / image.name).size == Image.open(image).size
 
 
+def test_concurrent_streams_write_the_same_masks(onnx_model, inputs, tmp_path):
+    """Two batches in flight at once (one onnxruntime thread each) change nothing but the speed."""
+    masks = {}
+    for streams in ("1", "2"):
+        out = tmp_path / f"streams{streams}"
+        result = CliRunner().invoke(cli, ["predict", "--model", str(onnx_model / "model.onnx"), str(inputs),
+                                          "--out", str(out), "--batch-size", "2", "--streams", streams])
+        assert result.exit_code == 1 and "processed 5, skipped 0, failed 1" in result.output, result.output
+        assert json.loads((out / "summary.json").read_text())["settings"]["streams"] == int(streams)
+        masks[streams] = {p.name: np.asarray(Image.open(p)) for p in sorted(out.glob("*.png"))}
+    assert masks["1"].keys() == masks["2"].keys() and len(masks["1"]) == 5
+    for name in masks["1"]:
+        np.testing.assert_array_equal(masks["1"][name], masks["2"][name])
+
+
 def test_a_graph_that_cannot_be_extended_falls_back_to_numpy(onnx_model, inputs, tmp_path, monkeypatch):
     from semiseg_tf.inference import runners
 

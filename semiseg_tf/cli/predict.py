@@ -45,21 +45,25 @@ def use_zoo_root(zoo: str | None) -> None:
 @click.option("--overlap", type=click.IntRange(0), default=64, show_default=True, help="Tile overlap in pixels.")
 @click.option("--save", default="mask", show_default=True, help="Comma list of mask, overlay, probs.")
 @click.option("--skip-existing", is_flag=True, help="Skip images whose outputs all exist (resume a job).")
-@click.option("--threads", type=int, default=None, help="onnxruntime intra-op threads (default: all cores).")
+@click.option("--streams", type=click.IntRange(1), default=1, show_default=True,
+              help="Batches in inference at once, each on a share of the cores (see BENCHMARKS.md).")
+@click.option("--threads", type=int, default=None,
+              help="onnxruntime intra-op threads per stream (default: the cores divided by --streams).")
 @click.option("--zoo", type=click.Path(file_okay=False), default=None, help="Extra zoo root (like SEMISEG_ZOO).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @friendly_errors
 def command(model_ref, inputs, out, batch_size, providers, engine, input_size, tile, overlap, save,
-            skip_existing, threads, zoo, quiet):
+            skip_existing, streams, threads, zoo, quiet):
     """Segment images (files or folders): palette PNG masks, overlays, probabilities and a summary.json."""
     from semiseg_tf.inference import PredictOptions, ProviderError, open_runner, run_predict
+    from semiseg_tf.inference.providers import threads_per_stream
 
     use_zoo_root(zoo)
     options = PredictOptions(out=out, batch_size=batch_size, tile=tile, overlap=overlap,
                              save=tuple(s.strip() for s in save.split(",") if s.strip()),
-                             skip_existing=skip_existing)
+                             skip_existing=skip_existing, streams=streams)
     try:
-        runner = open_runner(model_ref, engine, providers, tile or input_size, threads)
+        runner = open_runner(model_ref, engine, providers, tile or input_size, threads_per_stream(streams, threads))
     except ProviderError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"model {runner.source} on {runner.engine}", err=True)

@@ -1,6 +1,11 @@
 """Batch inference over many files: decode, infer and encode overlap in threads with bounded queues.
 
-    decoder threads --(decoded, bounded)--> inference (this thread) --(results, bounded)--> writer threads
+    decoder threads --(decoded)--> batching (this thread) --(batches)--> inference streams --(results)--> writers
+
+All queues are bounded. Several inference streams keep batches in flight at once, each on
+a share of the cores: onnxruntime's intra-op threads wait for each other at every operator,
+so when a decoder or writer thread takes a core from one of them, a single stream stalls,
+while two one-thread streams lose only that thread's time (BENCHMARKS.md has the A/B).
 
 A corrupt image is reported and skipped; it never stops the batch. Every output is
 written atomically, so an interrupted job leaves only whole files and `skip_existing`
@@ -43,6 +48,7 @@ class PredictOptions:
     decode_workers: int = 2
     write_workers: int = 2
     queue_size: int = 16
+    streams: int = 1  # batches in inference at once (see the module docstring)
 
     def __post_init__(self):
         self.out = Path(self.out)
@@ -187,23 +193,24 @@ def run_predict(runner, inputs, options: PredictOptions, progress: bool = True) 
     summary.images_per_s = round(summary.processed / max(summary.seconds, 1e-9), 2)
     report = {**asdict(summary), "model": runner.source, "engine": runner.engine, "inputs": len(files),
               "settings": {"batch_size": options.batch_size, "tile": options.tile, "overlap": options.overlap,
-                           "save": list(options.save), "resize_to": runner.resize_to}}
+                           "save": list(options.save), "resize_to": runner.resize_to, "streams": options.streams}}
     (options.out / "summary.json").write_text(json.dumps(report, indent=1))
     return report
 
 
 def _infer_loop(runner, options: PredictOptions, in_graph: bool, decoded: queue.Queue, results: queue.Queue,
                 producers: int, fail) -> None:
-    """Take decoded images, run the model in batches (or tile by tile), hand results to the writers.
+    """Take decoded images, batch them (or tile them), run the model in `options.streams` threads,
+    and hand results to the writers.
 
     Whole images are batched by (model input shape, native size): with masks only, the
     runner's in-graph `native_ids` returns class ids at the native size directly, so a
     batch must share it; otherwise logits go to the writers, which resize them in NumPy.
     """
     buckets: dict[tuple, list] = {}
+    batches: queue.Queue = queue.Queue(max(1, options.streams))
 
-    def flush(key: tuple) -> None:
-        batch = buckets.pop(key)
+    def run_batch(key: tuple, batch: list) -> None:
         try:
             images = np.stack([entry[3] for entry in batch])
             if in_graph:  # writer-ready (ids, probs) pairs
@@ -216,6 +223,13 @@ def _infer_loop(runner, options: PredictOptions, in_graph: bool, decoded: queue.
             for path, *_ in batch:
                 fail(path, error)
 
+    def stream() -> None:
+        while (item := batches.get()) is not _DONE:
+            run_batch(*item)
+
+    streams = [threading.Thread(target=stream, daemon=True) for _ in range(max(1, options.streams))]
+    for thread in streams:
+        thread.start()
     finished = 0
     while finished < producers:
         item = decoded.get()
@@ -233,6 +247,10 @@ def _infer_loop(runner, options: PredictOptions, in_graph: bool, decoded: queue.
         key = (model_input.shape, image.shape[:2] if in_graph else None)
         buckets.setdefault(key, []).append(item)
         if len(buckets[key]) == options.batch_size:
-            flush(key)
+            batches.put((key, buckets.pop(key)))
     for key in list(buckets):
-        flush(key)
+        batches.put((key, buckets.pop(key)))
+    for _ in streams:
+        batches.put(_DONE)
+    for thread in streams:
+        thread.join()

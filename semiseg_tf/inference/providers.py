@@ -46,6 +46,14 @@ def check_active(choice: str, active: list[str]) -> str:
     return running
 
 
+def threads_per_stream(streams: int, threads: int | None = None) -> int | None:
+    """onnxruntime intra-op threads for each of `streams` concurrent batches: the cores shared out
+    (None = onnxruntime's default, all cores, when there is one stream); an explicit value wins."""
+    if threads or streams <= 1:
+        return threads
+    return max(1, (os.cpu_count() or 1) // streams)
+
+
 def create_session(model: str | Path | bytes, choice: str = "auto", threads: int | None = None):
     """An InferenceSession (from a file or serialised bytes) on the best allowed provider.
 
