@@ -148,6 +148,34 @@ def test_unsupervised_loss_reaches_the_trained_weights(tiny_model, name):
         assert all(g is None for g in tape.gradient(parts["loss_unsup"], method.teacher.weights))
 
 
+def test_strong_passes_can_leave_batchnorm_statistics_alone(tiny_model):
+    """strong_bn_stats=False: the strong view trains the weights but the running statistics move only
+    with the labeled + weak pass (the same step with the strong pass updating them ends elsewhere)."""
+    from semiseg_tf.methods.semi import batchnorm_statistics, call_keeping_statistics
+
+    method = _method(tiny_model, "fixmatch", strong_bn_stats=False, threshold=0.0)
+    statistics = batchnorm_statistics(method.segmenter)
+    assert len(statistics) > 0 and all(v.name in ("moving_mean", "moving_variance") for v in statistics)
+    before = [v.numpy() for v in statistics]
+    call_keeping_statistics(method.segmenter, _batch()["unlabeled"])
+    for old, variable in zip(before, statistics):
+        np.testing.assert_array_equal(old, variable)
+    method.segmenter(_batch()["unlabeled"], training=True)  # an ordinary training pass does move them
+    assert any(not np.array_equal(old, v) for old, v in zip(before, statistics))
+
+    finals = {}
+    for keep in (True, False):
+        keras.utils.set_random_seed(0)  # same weights and draws: only the statistics' handling differs
+        method = _method(tiny_model, "fixmatch", strong_bn_stats=keep, threshold=0.0)
+        logs = method.train_step(_batch())
+        assert np.isfinite(float(logs["loss"]))
+        finals[keep] = ([v.numpy() for v in batchnorm_statistics(method.segmenter)],
+                        [v.numpy() for v in method.segmenter.trainable_variables])
+    assert any(not np.allclose(a, b) for a, b in zip(finals[True][0], finals[False][0]))
+    for a, b in zip(finals[True][1], finals[False][1]):  # the gradients were the same
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
 def test_run_length_options_default_to_the_run_steps(tiny_model):
     """UDA's annealing spans the run unless set: the trainer passes its step count, the config records it."""
     uda = get_method("uda")

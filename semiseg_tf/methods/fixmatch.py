@@ -47,7 +47,7 @@ class FixMatch(SemiSupervisedMethod):
         """Cross-entropy of one strong CutMix view against the mixed confident pseudo-labels."""
         box = cutmix_box(tf.shape(unlabeled), self.seed_generator, self.cutmix_p)
         strong, labels, confidence = strong_cutmix_view(self.strong_augment(unlabeled), labels, confidence, box)
-        logits = self.segmenter(strong, training=True)
+        logits = self.strong_forward(strong)
         return pseudo_label_loss(logits, labels, self.pseudo_label_weights(labels, confidence >= self.threshold))
 
     def loss_parts(self, images, masks, unlabeled):

@@ -56,6 +56,22 @@ def sigmoid_rampup(step: tf.Tensor, length: int) -> tf.Tensor:
     return tf.exp(-5.0 * tf.square(1.0 - t))
 
 
+def batchnorm_statistics(model: keras.Model) -> list:
+    """The BatchNorm running means and variances of `model` (its non-trainable statistics)."""
+    return [v for v in model.non_trainable_variables if v.name in ("moving_mean", "moving_variance")]
+
+
+def call_keeping_statistics(model: keras.Model, inputs: tf.Tensor) -> tf.Tensor:
+    """A training-mode pass (batch statistics, dropout) that leaves BatchNorm's running statistics as
+    they were: a strong view then shapes the gradients but not the statistics used at inference."""
+    statistics = batchnorm_statistics(model)
+    saved = [tf.identity(v.value) for v in statistics]
+    outputs = model(inputs, training=True)
+    for variable, value in zip(statistics, saved):  # ordered after the pass's own updates (same resources)
+        variable.assign(value)
+    return outputs
+
+
 def clone_segmenter(segmenter: keras.Model, name: str, copy_weights: bool) -> keras.Model:
     """A second network of the same architecture: a fresh initialisation, or a weight copy."""
     config = {**segmenter.get_config(), "name": name}
@@ -76,6 +92,8 @@ class SemiSupervisedMethod(SegmentationMethod):
         equivariance_transforms: candidates, one drawn per step, e.g. "hflip,rot90,rot180,rot270".
         unsup_class_weights: weight hard pseudo-label losses by the supervised loss's class weights
             (off in the papers; on CamVid, confident pseudo-labels drift to road and sky, see BENCHMARKS.md).
+        strong_bn_stats: let strong-view passes (fixmatch, unimatch, uda) update BatchNorm's running
+            statistics (True, as in the papers' code); False keeps them to the labeled + weak-view pass.
         seed: seed of the in-graph randomness (strong views, CutMix boxes, transform draws).
     """
 
@@ -84,10 +102,11 @@ class SemiSupervisedMethod(SegmentationMethod):
 
     def __init__(self, segmenter, unsup_weight: float = 1.0, rampup_steps: int = 0,
                  equivariance_weight: float = 0.0, equivariance_transforms: str = "hflip,rot90,rot180,rot270",
-                 unsup_class_weights: bool = False, seed: int = 0, **kwargs):
+                 unsup_class_weights: bool = False, strong_bn_stats: bool = True, seed: int = 0, **kwargs):
         super().__init__(segmenter, **kwargs)
         self.unsup_weight, self.rampup_steps = float(unsup_weight), int(rampup_steps)
         self.unsup_class_weights = bool(unsup_class_weights)
+        self.strong_bn_stats = bool(strong_bn_stats)
         self.equivariance_weight = float(equivariance_weight)
         self.equivariance_transforms = equivariance_transforms
         self.transforms = tuple(parse_transforms(equivariance_transforms))
@@ -106,6 +125,12 @@ class SemiSupervisedMethod(SegmentationMethod):
 
     def after_update(self) -> None:
         """Called after the optimizer step (EMA teachers update here)."""
+
+    def strong_forward(self, images):
+        """The segmenter on a strong view, updating BatchNorm statistics only if `strong_bn_stats`."""
+        if self.strong_bn_stats:
+            return self.segmenter(images, training=True)
+        return call_keeping_statistics(self.segmenter, images)
 
     def supervised_loss(self, images, masks, logits):
         """The compiled loss (class weights, ignore index) on the labeled batch."""
@@ -153,4 +178,5 @@ class SemiSupervisedMethod(SegmentationMethod):
         return {"unsup_weight": self.unsup_weight, "rampup_steps": self.rampup_steps,
                 "equivariance_weight": self.equivariance_weight,
                 "equivariance_transforms": self.equivariance_transforms,
-                "unsup_class_weights": self.unsup_class_weights, "seed": self.seed}
+                "unsup_class_weights": self.unsup_class_weights, "strong_bn_stats": self.strong_bn_stats,
+                "seed": self.seed}

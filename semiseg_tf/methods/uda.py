@@ -69,7 +69,7 @@ class UDA(SemiSupervisedMethod):
         weak = tf.stop_gradient(logits[n_labeled:])
         target = tf.nn.softmax(weak / self.temperature)
         confident = tf.cast(tf.reduce_max(tf.nn.softmax(weak), axis=-1) >= self.threshold, tf.float32)
-        strong_logits = self.segmenter(self.strong_augment(unlabeled), training=True)
+        strong_logits = self.strong_forward(self.strong_augment(unlabeled))
         parts = {"loss_sup": self.supervised_loss(images, masks, logits[:n_labeled]),
                  "loss_unsup": tf.reduce_mean(soft_kl(target, strong_logits) * confident),
                  "mask_ratio": tf.reduce_mean(confident), "tsa_ratio": tsa_ratio}
