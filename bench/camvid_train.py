@@ -27,6 +27,14 @@ def pseudo_label_settings(folder: str) -> dict:
     return {k: v for k, v in summary.items() if k != "coverage"}
 
 
+def teacher_seconds(teacher: str) -> float:
+    """Training time of the teacher run (its result file, else its run directory's timing)."""
+    result = Path(__file__).resolve().parent / "results" / f"{teacher}.json"
+    if result.is_file():
+        return json.loads(result.read_text())["train_seconds"]
+    return json.loads((Path("runs/bench") / teacher / "timing.json").read_text())["train_seconds"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=str(CAMVID))
@@ -87,8 +95,8 @@ def main() -> None:
         "train_size": list(size), "crop_size": list(crop),
         "eval_resolution": "native 360x480 (logits resized back)",
         "images_per_second": summary["images_per_second"],
-        **({"teacher": args.teacher, "extra_labels": pseudo_label_settings(args.extra_labels)}
-           if args.extra_labels else {}),
+        **({"teacher": args.teacher, "extra_labels": pseudo_label_settings(args.extra_labels),
+            "teacher_train_seconds": teacher_seconds(args.teacher)} if args.extra_labels else {}),
     })
     print(f"{name}: val mIoU {100 * result['miou']:.1f} in {summary['train_seconds']:.0f} s")
 

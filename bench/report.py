@@ -69,6 +69,9 @@ def semi_summary(results: list[dict]) -> str:
             base_miou = sum(r["miou"] for r in base) / len(base)
             closed = f"{100 * (mean - base_miou) / (full_miou - base_miou):.0f} %"
         minutes = "-" if not eighth else f"{sum(r['train_seconds'] for r in eighth) / len(eighth) / 60:.0f} min"
+        if eighth and "teacher_train_seconds" in eighth[0]:  # data distillation: + teacher and labelling
+            before = sum(r["teacher_train_seconds"] + r["extra_labels"]["seconds"] for r in eighth) / len(eighth)
+            minutes += f" (+{before / 60:.0f} min teacher and pseudo-labels)"
         lines.append(f"| {method} | " + " | ".join(values) + f" | {share} | {closed} | {minutes} |")
     lines.append(f"\nFull supervision (all masks): **{100 * full_miou:.1f}**; the target at 1/8 (97 %) is "
                  f"{97 * full_miou:.1f}.")
