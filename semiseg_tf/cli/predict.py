@@ -45,7 +45,7 @@ def use_zoo_root(zoo: str | None) -> None:
 @click.option("--overlap", type=click.IntRange(0), default=64, show_default=True, help="Tile overlap in pixels.")
 @click.option("--save", default="mask", show_default=True, help="Comma list of mask, overlay, probs.")
 @click.option("--skip-existing", is_flag=True, help="Skip images whose outputs all exist (resume a job).")
-@click.option("--streams", type=click.IntRange(1), default=1, show_default=True,
+@click.option("--streams", type=click.IntRange(1), default=2, show_default=True,
               help="Batches in inference at once, each on a share of the cores (see BENCHMARKS.md).")
 @click.option("--threads", type=int, default=None,
               help="onnxruntime intra-op threads per stream (default: the cores divided by --streams).")
@@ -63,7 +63,8 @@ def command(model_ref, inputs, out, batch_size, providers, engine, input_size, t
                              save=tuple(s.strip() for s in save.split(",") if s.strip()),
                              skip_existing=skip_existing, streams=streams)
     try:
-        runner = open_runner(model_ref, engine, providers, tile or input_size, threads_per_stream(streams, threads))
+        runner = open_runner(model_ref, engine, providers, tile or input_size,
+                             threads_per_stream(options.inference_streams, threads))
     except ProviderError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"model {runner.source} on {runner.engine}", err=True)

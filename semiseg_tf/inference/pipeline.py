@@ -48,7 +48,12 @@ class PredictOptions:
     decode_workers: int = 2
     write_workers: int = 2
     queue_size: int = 16
-    streams: int = 1  # batches in inference at once (see the module docstring)
+    streams: int = 2  # batches in inference at once (see the module docstring)
+
+    @property
+    def inference_streams(self) -> int:
+        """Streams that really run: tiles of one image are batched together, so tiling uses one."""
+        return 1 if self.tile else max(1, self.streams)
 
     def __post_init__(self):
         self.out = Path(self.out)
@@ -193,14 +198,15 @@ def run_predict(runner, inputs, options: PredictOptions, progress: bool = True) 
     summary.images_per_s = round(summary.processed / max(summary.seconds, 1e-9), 2)
     report = {**asdict(summary), "model": runner.source, "engine": runner.engine, "inputs": len(files),
               "settings": {"batch_size": options.batch_size, "tile": options.tile, "overlap": options.overlap,
-                           "save": list(options.save), "resize_to": runner.resize_to, "streams": options.streams}}
+                           "save": list(options.save), "resize_to": runner.resize_to,
+                           "streams": options.inference_streams}}
     (options.out / "summary.json").write_text(json.dumps(report, indent=1))
     return report
 
 
 def _infer_loop(runner, options: PredictOptions, in_graph: bool, decoded: queue.Queue, results: queue.Queue,
                 producers: int, fail) -> None:
-    """Take decoded images, batch them (or tile them), run the model in `options.streams` threads,
+    """Take decoded images, batch them (or tile them), run the model in `options.inference_streams` threads,
     and hand results to the writers.
 
     Whole images are batched by (model input shape, native size): with masks only, the
@@ -208,7 +214,7 @@ def _infer_loop(runner, options: PredictOptions, in_graph: bool, decoded: queue.
     batch must share it; otherwise logits go to the writers, which resize them in NumPy.
     """
     buckets: dict[tuple, list] = {}
-    batches: queue.Queue = queue.Queue(max(1, options.streams))
+    batches: queue.Queue = queue.Queue(options.inference_streams)
 
     def run_batch(key: tuple, batch: list) -> None:
         try:
@@ -227,7 +233,7 @@ def _infer_loop(runner, options: PredictOptions, in_graph: bool, decoded: queue.
         while (item := batches.get()) is not _DONE:
             run_batch(*item)
 
-    streams = [threading.Thread(target=stream, daemon=True) for _ in range(max(1, options.streams))]
+    streams = [threading.Thread(target=stream, daemon=True) for _ in range(options.inference_streams)]
     for thread in streams:
         thread.start()
     finished = 0
