@@ -5,7 +5,8 @@
 # CLASS_BALANCE=P, each class also keeps its most confident fraction P, as in CBST), then a
 # student trains on the same labeled masks plus these pseudo-labels with the supervised step,
 # on the comparison schedule. Usage: bench/camvid_distill.sh TEACHER FRACTION [CLASS_BALANCE]
-# (SEED=N for the student's seed, default 0: use the teacher's, so both share the labeled subset).
+# (SEED=N for the student's seed, default 0: use the teacher's, so both share the labeled subset;
+# SHARE=S to draw a fixed share S of every batch from the pseudo-labels, the rest from the masks).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 teacher="$1"; fraction="$2"; balance="${3:-}"
@@ -16,5 +17,7 @@ if [[ ! -f "${labels}/pseudo_labels.json" ]]; then
     ${balance:+--class-balance "$balance"} --out "$labels"
 fi
 python bench/pseudo_label_quality.py --labels "$labels"
+variant="${balance:+cbst${balance}}"
+if [[ -n "${SHARE:-}" ]]; then variant="${variant:+${variant}-}share${SHARE}"; fi
 python bench/camvid_train.py --labeled-fraction "$fraction" --seed "${SEED:-0}" --extra-labels "$labels" --teacher "$teacher" \
-  ${balance:+--variant "cbst${balance}"}
+  ${SHARE:+--extra-labels-share "$SHARE"} ${variant:+--variant "$variant"}

@@ -51,15 +51,19 @@ def main() -> None:
     parser.add_argument("--checkpoint-every", type=int, default=100)
     parser.add_argument("--extra-labels", default=None,
                         help="Pseudo-label folder of `semiseg-tf pseudo-label` (data distillation student).")
+    parser.add_argument("--extra-labels-share", type=float, default=None,
+                        help="Share of each batch drawn from --extra-labels (default: uniform over all masks).")
     parser.add_argument("--teacher", default=None, help="Run under runs/bench/ that made --extra-labels.")
+    parser.add_argument("--init-from", default=None,
+                        help="Run under runs/bench/ whose weights start training (fine-tuning); needs --variant.")
     parser.add_argument("--method-option", action="append", default=[], metavar="KEY=VALUE",
                         help="Method hyper-parameter (repeatable), as `semiseg-tf train --method-option`.")
     parser.add_argument("--variant", default=None,
                         help="Name suffix of a run with non-default --method-option values (e.g. classweighted) "
                              "or pseudo-labels (e.g. cbst0.5).")
     args = parser.parse_args()
-    if args.method_option and not args.variant:
-        parser.error("--method-option needs --variant (the variant names the result)")
+    if (args.method_option or args.init_from) and not args.variant:
+        parser.error("--method-option and --init-from need --variant (the variant names the result)")
 
     method = args.method
     if args.extra_labels:  # a data-distillation student is named after its teacher's method
@@ -75,7 +79,9 @@ def main() -> None:
                          labeled_fraction=args.labeled_fraction, steps=args.steps,
                          batch_size=args.batch_size, train_size=size, crop_size=crop, learning_rate=args.learning_rate,
                          checkpoint_every=args.checkpoint_every, seed=args.seed, jit_compile=args.jit_compile,
-                         extra_labels=args.extra_labels, method_options=parse_key_values(args.method_option))
+                         extra_labels=args.extra_labels, extra_labels_share=args.extra_labels_share,
+                         init_from=str(Path("runs/bench") / args.init_from) if args.init_from else None,
+                         method_options=parse_key_values(args.method_option))
     resume = (run_dir / "config.json").is_file()
     if not (run_dir / "model.keras").is_file() or resume and not (run_dir / "timing.json").is_file():
         summary = train(config, run_dir, resume=resume, verbose=2)
@@ -84,10 +90,11 @@ def main() -> None:
     loaded = load_segmenter(run_dir)
     result = evaluate(loaded.model, args.data, "val", loaded.input_size, out=run_dir / "eval_val.json")
     stored = json.loads((run_dir / "config.json").read_text())
+    semi = args.method != "supervised" or bool(args.extra_labels)
     write_result(name, {
-        "task": "camvid-semi" if method != "supervised" else "camvid-supervised",
+        "task": "camvid-semi" if semi else "camvid-supervised",
         "dataset": "camvid", "split": "val", "model": args.model, "method": method,
-        "supervision": "full" if method == "supervised" else "semi",
+        "supervision": "semi" if semi else "full",
         "labeled_fraction": args.labeled_fraction, "labeled_images": stored["labeled_count"],
         "seed": args.seed, "miou": result["miou"], "per_class_iou": result["per_class_iou"],
         "pixel_accuracy": result["pixel_accuracy"], "train_seconds": summary["train_seconds"],
@@ -96,7 +103,10 @@ def main() -> None:
         "eval_resolution": "native 360x480 (logits resized back)",
         "images_per_second": summary["images_per_second"],
         **({"teacher": args.teacher, "extra_labels": pseudo_label_settings(args.extra_labels),
+            "extra_labels_share": args.extra_labels_share,
             "teacher_train_seconds": teacher_seconds(args.teacher)} if args.extra_labels else {}),
+        **({"init_from": args.init_from, "init_train_seconds": teacher_seconds(args.init_from),
+            "learning_rate": args.learning_rate} if args.init_from else {}),
     })
     print(f"{name}: val mIoU {100 * result['miou']:.1f} in {summary['train_seconds']:.0f} s")
 

@@ -72,6 +72,8 @@ def semi_summary(results: list[dict]) -> str:
         if eighth and "teacher_train_seconds" in eighth[0]:  # data distillation: + teacher and labelling
             before = sum(r["teacher_train_seconds"] + r["extra_labels"]["seconds"] for r in eighth) / len(eighth)
             minutes += f" (+{before / 60:.0f} min teacher and pseudo-labels)"
+        if eighth and "init_train_seconds" in eighth[0]:  # fine-tuned: + the run it started from
+            minutes += f" (+{eighth[0]['init_train_seconds'] / 60:.0f} min of {eighth[0]['init_from']})"
         lines.append(f"| {method} | " + " | ".join(values) + f" | {share} | {closed} | {minutes} |")
     lines.append(f"\nFull supervision (all masks): **{100 * full_miou:.1f}**; the target at 1/8 (97 %) is "
                  f"{97 * full_miou:.1f}.")

@@ -124,3 +124,31 @@ def test_cli_rejects_a_bad_transform(shapes_data, tmp_path):
                                       str(shapes_data / "images"), "--transforms", "flip,shear",
                                       "--out", str(tmp_path / "o")])
     assert result.exit_code == 2 and "unknown transform 'shear'" in result.output
+
+
+@pytest.mark.parametrize("share", [0.25, 0.75])
+def test_extra_labels_share_fixes_the_pseudo_labeled_part_of_every_batch(shapes_data, tmp_path, share):
+    from PIL import Image
+
+    from semiseg_tf.data import SegmentationDataset
+    from semiseg_tf.training import TrainConfig
+    from semiseg_tf.training.trainer import extra_labeled_samples, labeled_stream
+
+    dataset = SegmentationDataset(shapes_data)
+    stems = dataset.stems("train")
+    folder = tmp_path / "pseudo"  # pseudo-masks entirely ignored (255): recognisable in a batch
+    folder.mkdir()
+    for stem in stems[6:]:
+        Image.fromarray(np.full((32, 48), 255, np.uint8)).save(folder / f"{stem}.png")
+    samples, extra = dataset.samples(stems=stems[:6]), extra_labeled_samples(dataset, folder, stems[6:])
+    config = TrainConfig(batch_size=4, extra_labels_share=share)
+    stream = labeled_stream(config, samples, extra, num_classes=5, base_size=(32, 48), crop_size=(32, 48),
+                            start_step=0, ignore_index=255)
+    n_extra = round(4 * share)
+    for _, masks in stream.take(5):
+        ignored = np.all(masks.numpy() == 255, axis=(1, 2))
+        assert ignored.tolist() == [False] * (4 - n_extra) + [True] * n_extra
+
+    with pytest.raises(ValueError, match="extra_labels_share"):
+        labeled_stream(TrainConfig(batch_size=4, extra_labels_share=0.1), samples, extra, num_classes=5,
+                       base_size=(32, 48), crop_size=(32, 48), start_step=0, ignore_index=255)

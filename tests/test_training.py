@@ -120,6 +120,22 @@ def test_kill_and_resume_continues_at_the_right_step(reference_run, shapes_data,
     assert summary["final_loss"] == pytest.approx(reference_summary["final_loss"], rel=1e-5)
 
 
+def test_init_from_starts_every_network_from_the_given_weights(reference_run, shapes_data):
+    from semiseg_tf.training.trainer import build_training
+
+    run_dir, _ = reference_run
+    trained = keras.saving.load_model(run_dir / "model.keras").get_weights()
+    dataset = SegmentationDataset(shapes_data)
+    config = run_config(shapes_data, init_from=str(run_dir), method="meanteacher", train_size=(32, 48))
+    method, _ = build_training(config, dataset, dataset.samples(stems=dataset.stems("train")))
+    for network in (method.segmenter, method.teacher):  # the EMA teacher starts from the same weights
+        assert all(np.array_equal(a, b) for a, b in zip(network.get_weights(), trained))
+
+    with pytest.raises(DataError, match="different architecture"):
+        build_training(run_config(shapes_data, init_from=str(run_dir), model="unet-tiny", train_size=(32, 48)), dataset,
+                       dataset.samples(stems=dataset.stems("train")))
+
+
 def test_resume_needs_a_run(tmp_path):
     with pytest.raises(DataError, match="no run to resume"):
         train(TrainConfig(), tmp_path, resume=True)

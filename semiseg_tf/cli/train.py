@@ -21,6 +21,10 @@ from semiseg_tf.cli.options import SIZE, friendly_errors, parse_key_values
               help="Unlabeled images per labeled image in each step.")
 @click.option("--extra-labels", type=click.Path(file_okay=False), default=None,
               help="Folder of pseudo-label masks (from `semiseg-tf pseudo-label`) used as extra labeled data.")
+@click.option("--extra-labels-share", type=float, default=None,
+              help="Share of each batch drawn from --extra-labels (e.g. 0.5); default: uniform over all masks.")
+@click.option("--init-from", default=None,
+              help="Run directory, .keras file or zoo name whose weights start training (same architecture).")
 @click.option("--method-option", "method_options", multiple=True, metavar="KEY=VALUE",
               help="Method hyper-parameter, repeatable (e.g. threshold=0.95).")
 @click.option("--steps", type=int, default=1000, show_default=True, help="Optimisation steps.")

@@ -27,6 +27,8 @@ class TrainConfig:
     unlabeled: str | None = None  # folder of extra unlabeled images (semi-supervised methods)
     unlabeled_ratio: int = 1  # unlabeled images per labeled image in a step
     extra_labels: str | None = None  # folder of pseudo-label masks named like the images (data distillation)
+    extra_labels_share: float | None = None  # share of each batch drawn from extra_labels (None: uniform over all)
+    init_from: str | None = None  # run directory, .keras file or zoo name whose weights start the model
     train_split: str = "train"
     val_split: str | None = "val"
     steps: int = 1000

@@ -23,6 +23,7 @@ import tensorflow as tf
 
 from semiseg_tf.data import (DataError, Sample, SegmentationDataset, read_mask, resolve_data, select_labeled,
                              train_dataset, unlabeled_samples)
+from semiseg_tf.loading import load_segmenter
 from semiseg_tf.losses import MaskedCrossEntropy, median_frequency_weights
 from semiseg_tf.methods import get_method
 from semiseg_tf.models import build_from_config, model_config
@@ -115,17 +116,36 @@ def write_run_record(run_dir: Path, config: TrainConfig, method, dataset: Segmen
     }, indent=1, default=str))
 
 
-def training_stream(config: TrainConfig, dataset: SegmentationDataset, samples, pool, crop,
+def labeled_stream(config: TrainConfig, samples, extra, **stream) -> tf.data.Dataset:
+    """Batches of labeled images; with `extra_labels_share`, each batch holds a fixed share of
+    pseudo-labeled images (Data Distillation keeps manual labels in every minibatch), else
+    images are drawn uniformly from the masks and pseudo-masks together."""
+    share = config.extra_labels_share
+    if not extra or share is None:
+        return train_dataset(samples + extra, batch_size=config.batch_size, seed=config.seed,
+                             augment=config.augment, **stream)
+    n_extra = round(config.batch_size * share)
+    if not 0 < n_extra < config.batch_size:
+        raise ValueError(f"extra_labels_share {share} leaves no room for one labeled and one pseudo-labeled "
+                         f"image in a batch of {config.batch_size}; choose it in "
+                         f"[{0.5 / config.batch_size:.3f}, {1 - 0.5 / config.batch_size:.3f}).")
+    true = train_dataset(samples, batch_size=config.batch_size - n_extra, seed=config.seed,
+                         augment=config.augment, **stream)
+    pseudo = train_dataset(extra, batch_size=n_extra, seed=config.seed + 2, augment=config.augment, **stream)
+    return tf.data.Dataset.zip(true, pseudo).map(
+        lambda a, b: (tf.concat([a[0], b[0]], 0), tf.concat([a[1], b[1]], 0)))
+
+
+def training_stream(config: TrainConfig, dataset: SegmentationDataset, samples, extra, pool, crop,
                     start_step: int) -> tf.data.Dataset:
-    """Labeled batches, zipped with unlabeled batches for semi-supervised methods.
+    """Labeled (and pseudo-labeled) batches, zipped with unlabeled batches for semi-supervised methods.
 
     The unlabeled stream is the papers' weak view: geometric augmentation only, no colour
     jitter (the methods add their own strong photometric views).
     """
     stream = dict(num_classes=dataset.classes.num_classes, base_size=tuple(config.train_size), crop_size=crop,
                   start_step=start_step, ignore_index=dataset.classes.ignore_index)
-    data = train_dataset(samples, batch_size=config.batch_size, seed=config.seed, augment=config.augment,
-                         **stream)
+    data = labeled_stream(config, samples, extra, **stream)
     if not pool:
         return data
     weak = dataclasses.replace(config.augment, brightness=0.0, contrast=0.0, saturation=0.0, hue=0.0)
@@ -173,11 +193,27 @@ def unlabeled_pool(dataset: SegmentationDataset, stems: list[str], folder: str |
     return pool
 
 
+def initialise_from(segmenter: keras.Model, reference: str) -> None:
+    """Copy the weights of a trained model of the same architecture (fine-tuning, self-training rounds)."""
+    source = load_segmenter(reference).model
+    ours, theirs = [w.shape for w in segmenter.weights], [w.shape for w in source.weights]
+    if ours != theirs:
+        raise DataError(reference, f"has a different architecture ({len(theirs)} weights, expected {len(ours)}; "
+                        f"output {source.output_shape} vs {segmenter.output_shape}).",
+                        "pass --init-from a model trained with the same --model and classes.")
+    segmenter.set_weights(source.get_weights())
+
+
 def build_training(config: TrainConfig, dataset: SegmentationDataset, labeled_samples):
-    """The method-wrapped model, compiled with optimizer, schedule and loss."""
+    """The method-wrapped model, compiled with optimizer, schedule and loss.
+
+    `init_from` weights are copied before the method is built, so teachers start from them too.
+    """
     keras.utils.set_random_seed(config.seed)
     segmenter = build_from_config(model_config(config.model, num_classes=dataset.classes.num_classes,
                                                **config.model_overrides))
+    if config.init_from:
+        initialise_from(segmenter, config.init_from)
     method = get_method(config.method).from_options(segmenter, config.method_options, run_steps=config.steps)
     schedule = learning_rate_schedule(config.schedule, config.learning_rate, config.steps, config.warmup_steps)
     loss = MaskedCrossEntropy(dataset.classes.ignore_index,
@@ -198,23 +234,22 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False, verbose: i
     all_stems = dataset.stems(config.train_split)
     labeled, unlabeled = select_labeled(all_stems, config.labeled_fraction, config.labeled_list, config.seed)
     samples = dataset.samples(stems=labeled)
-    if config.extra_labels:
-        samples += extra_labeled_samples(dataset, config.extra_labels, unlabeled)
+    extra = extra_labeled_samples(dataset, config.extra_labels, unlabeled) if config.extra_labels else []
     method_class = get_method(config.method)
     pool = unlabeled_pool(dataset, unlabeled, config.unlabeled) if method_class.uses_unlabeled else []
     if not resume:
-        dataset.validate(samples + pool)
+        dataset.validate(samples + extra + pool)
     if config.train_size is None:
         config.train_size = dataset.image_size(samples[0])
     crop = tuple(config.crop_size or config.train_size)
 
     intervals = math.ceil(config.steps / config.checkpoint_every)
     config.steps = intervals * config.checkpoint_every  # whole checkpoint intervals
-    method, loss = build_training(config, dataset, samples)
+    method, loss = build_training(config, dataset, samples + extra)
     if not resume:
         write_run_record(run_dir, config, method, dataset, loss, labeled, unlabeled)
     start_interval = _completed_intervals(run_dir) if resume else 0
-    data = training_stream(config, dataset, samples, pool, crop, start_interval * config.checkpoint_every)
+    data = training_stream(config, dataset, samples, extra, pool, crop, start_interval * config.checkpoint_every)
     callbacks = [
         keras.callbacks.BackupAndRestore(str(run_dir / "backup"), save_freq="epoch",
                                          double_checkpoint=True, delete_checkpoint=False),
