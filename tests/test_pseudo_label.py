@@ -149,6 +149,8 @@ def test_extra_labels_share_fixes_the_pseudo_labeled_part_of_every_batch(shapes_
         ignored = np.all(masks.numpy() == 255, axis=(1, 2))
         assert ignored.tolist() == [False] * (4 - n_extra) + [True] * n_extra
 
-    with pytest.raises(ValueError, match="extra_labels_share"):
-        labeled_stream(TrainConfig(batch_size=4, extra_labels_share=0.1), samples, extra, num_classes=5,
-                       base_size=(32, 48), crop_size=(32, 48), start_step=0, ignore_index=255)
+    sizes = dict(num_classes=5, base_size=(32, 48), crop_size=(32, 48), start_step=0, ignore_index=255)
+    with pytest.raises(ValueError, match="no room"):
+        labeled_stream(TrainConfig(batch_size=4, extra_labels_share=0.1), samples, extra, **sizes)
+    with pytest.raises(ValueError, match="needs extra_labels"):
+        labeled_stream(TrainConfig(batch_size=4, extra_labels_share=0.5), samples, [], **sizes)

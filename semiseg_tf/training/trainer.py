@@ -121,7 +121,9 @@ def labeled_stream(config: TrainConfig, samples, extra, **stream) -> tf.data.Dat
     pseudo-labeled images (Data Distillation keeps manual labels in every minibatch), else
     images are drawn uniformly from the masks and pseudo-masks together."""
     share = config.extra_labels_share
-    if not extra or share is None:
+    if share is not None and not extra:
+        raise ValueError("extra_labels_share needs extra_labels (a folder from `semiseg-tf pseudo-label`).")
+    if share is None:
         return train_dataset(samples + extra, batch_size=config.batch_size, seed=config.seed,
                              augment=config.augment, **stream)
     n_extra = round(config.batch_size * share)
