@@ -31,12 +31,13 @@ CAMVID = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "camvi
 
 
 def score_run(run: Path, dataset: SegmentationDataset, threshold: float):
-    """(truth, kept, correct) pixel counts per class of a run's confident predictions on its unlabeled pool."""
+    """(truth, kept, correct, mislabeled) pixel counts per class of a run's confident predictions on its
+    unlabeled pool."""
     loaded = load_segmenter(run)
     classes = dataset.classes
     stems = (run / "unlabeled.txt").read_text().split()
     n = classes.num_classes
-    truth, kept, correct = np.zeros(n), np.zeros(n), np.zeros(n)
+    truth, kept, correct, mislabeled = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n)
 
     @tf.function(reduce_retracing=True)
     def predict(image, native_hw):
@@ -47,30 +48,32 @@ def score_run(run: Path, dataset: SegmentationDataset, threshold: float):
     for image, mask in eval_dataset(dataset.samples(stems=stems), n, loaded.input_size, classes.ignore_index):
         labels, confidence = (t.numpy() for t in predict(image[None], tf.shape(mask)[:2]))
         count(mask.numpy(), np.where(confidence >= threshold, labels, classes.ignore_index), classes,
-              truth, kept, correct)
-    return truth, kept, correct, len(stems)
+              truth, kept, correct, mislabeled)
+    return truth, kept, correct, mislabeled, len(stems)
 
 
 def score_folder(folder: Path, dataset: SegmentationDataset):
-    """(truth, kept, correct) per class of the pseudo-label masks in `folder` against the true masks."""
+    """(truth, kept, correct, mislabeled) per class of the pseudo-label masks in `folder` against the true masks."""
     classes = dataset.classes
     n = classes.num_classes
-    truth, kept, correct = np.zeros(n), np.zeros(n), np.zeros(n)
+    truth, kept, correct, mislabeled = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n)
     stems = sorted(p.stem for p in folder.glob("*.png"))
     for sample in dataset.samples(stems=stems):
         count(read_mask(sample.mask, n, classes.ignore_index),
-              np.asarray(Image.open(folder / f"{sample.stem}.png")), classes, truth, kept, correct)
-    return truth, kept, correct, len(stems)
+              np.asarray(Image.open(folder / f"{sample.stem}.png")), classes, truth, kept, correct, mislabeled)
+    return truth, kept, correct, mislabeled, len(stems)
 
 
-def count(mask, pseudo, classes, truth, kept, correct) -> None:
-    """Add one image: true pixels per class; kept pseudo-labels per class; the correct ones among them."""
+def count(mask, pseudo, classes, truth, kept, correct, mislabeled) -> None:
+    """Add one image: true pixels per class; kept pseudo-labels per class; the correct ones among them;
+    true pixels per class that got a confident wrong pseudo-label (what teaches a student against it)."""
     n, ignore = classes.num_classes, classes.ignore_index
     valid = mask != ignore
     confident = valid & (pseudo != ignore)
     truth += np.bincount(mask[valid], minlength=n)[:n]
     kept += np.bincount(pseudo[confident], minlength=n)[:n]
     correct += np.bincount(pseudo[confident & (pseudo == mask)], minlength=n)[:n]
+    mislabeled += np.bincount(mask[confident & (pseudo != mask)], minlength=n)[:n]
 
 
 def main() -> None:
@@ -86,10 +89,10 @@ def main() -> None:
     classes = dataset.classes
     if args.run:
         target = Path(args.run)
-        truth, kept, correct, images = score_run(target, dataset, args.threshold)
+        truth, kept, correct, mislabeled, images = score_run(target, dataset, args.threshold)
     else:
         target = Path(args.labels)
-        truth, kept, correct, images = score_folder(target, dataset)
+        truth, kept, correct, mislabeled, images = score_folder(target, dataset)
         settings = json.loads((target / "pseudo_labels.json").read_text())
 
     def share(x):
@@ -97,7 +100,9 @@ def main() -> None:
 
     per_class = {name: {"true_share": share(truth)[c], "pseudo_share": share(kept)[c],
                         "precision": round(correct[c] / max(kept[c], 1), 4),
-                        "recall": round(correct[c] / max(truth[c], 1), 4)} for c, name in enumerate(classes.names)}
+                        "recall": round(correct[c] / max(truth[c], 1), 4),
+                        "mislabeled": round(mislabeled[c] / max(truth[c], 1), 4)}
+                 for c, name in enumerate(classes.names)}
     result = {"task": "pseudo-label-quality", "dataset": "camvid", "model": str(target), "images": images,
               **({"threshold": args.threshold} if args.run else {"labels": str(target)} |
                  {k: settings.get(k) for k in ("model", "threshold", "class_balance", "class_thresholds",
@@ -106,10 +111,10 @@ def main() -> None:
               "precision": round(correct.sum() / max(kept.sum(), 1), 4), "per_class": per_class}
     write_result(f"pseudo-label-quality-{target.name}", result,
                  required=("task", "dataset", "model", "per_class", "command", "date"))
-    print(f"{'class':12s} {'true %':>7s} {'pseudo %':>8s} {'precision':>9s} {'recall':>7s}")
+    print(f"{'class':12s} {'true %':>7s} {'pseudo %':>8s} {'precision':>9s} {'recall':>7s} {'mislabeled':>10s}")
     for name, row in per_class.items():
         print(f"{name:12s} {100 * row['true_share']:7.1f} {100 * row['pseudo_share']:8.1f} "
-              f"{100 * row['precision']:9.1f} {100 * row['recall']:7.1f}")
+              f"{100 * row['precision']:9.1f} {100 * row['recall']:7.1f} {100 * row['mislabeled']:10.1f}")
     print(json.dumps({k: result[k] for k in ("mask_ratio", "precision")}))
 
 
