@@ -27,12 +27,13 @@ def pseudo_label_settings(folder: str) -> dict:
     return {k: v for k, v in summary.items() if k != "coverage"}
 
 
-def teacher_seconds(teacher: str) -> float:
-    """Training time of the teacher run (its result file, else its run directory's timing)."""
-    result = Path(__file__).resolve().parent / "results" / f"{teacher}.json"
+def run_seconds(run: str) -> float:
+    """Training time of a run under runs/bench/ (a teacher, or the run a fine-tune starts from):
+    its result file, else its run directory's timing."""
+    result = Path(__file__).resolve().parent / "results" / f"{run}.json"
     if result.is_file():
         return json.loads(result.read_text())["train_seconds"]
-    return json.loads((Path("runs/bench") / teacher / "timing.json").read_text())["train_seconds"]
+    return json.loads((Path("runs/bench") / run / "timing.json").read_text())["train_seconds"]
 
 
 def main() -> None:
@@ -104,8 +105,8 @@ def main() -> None:
         "images_per_second": summary["images_per_second"],
         **({"teacher": args.teacher, "extra_labels": pseudo_label_settings(args.extra_labels),
             "extra_labels_share": args.extra_labels_share,
-            "teacher_train_seconds": teacher_seconds(args.teacher)} if args.extra_labels else {}),
-        **({"init_from": args.init_from, "init_train_seconds": teacher_seconds(args.init_from),
+            "teacher_train_seconds": run_seconds(args.teacher)} if args.extra_labels else {}),
+        **({"init_from": args.init_from, "init_train_seconds": run_seconds(args.init_from),
             "learning_rate": args.learning_rate} if args.init_from else {}),
     })
     print(f"{name}: val mIoU {100 * result['miou']:.1f} in {summary['train_seconds']:.0f} s")

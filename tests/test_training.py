@@ -131,9 +131,15 @@ def test_init_from_starts_every_network_from_the_given_weights(reference_run, sh
     for network in (method.segmenter, method.teacher):  # the EMA teacher starts from the same weights
         assert all(np.array_equal(a, b) for a, b in zip(network.get_weights(), trained))
 
+    samples = dataset.samples(stems=dataset.stems("train"))
     with pytest.raises(DataError, match="different architecture"):
-        build_training(run_config(shapes_data, init_from=str(run_dir), model="unet-tiny", train_size=(32, 48)), dataset,
-                       dataset.samples(stems=dataset.stems("train")))
+        build_training(run_config(shapes_data, init_from=str(run_dir), model="unet-tiny", train_size=(32, 48)),
+                       dataset, samples)
+    # a resumed run takes every weight from its checkpoint: the source is not read (it may be gone)
+    gone = run_config(shapes_data, init_from=str(run_dir / "gone.keras"), train_size=(32, 48))
+    build_training(gone, dataset, samples, initialise=False)
+    with pytest.raises(DataError, match="gone.keras"):
+        build_training(gone, dataset, samples)
 
 
 def test_resume_needs_a_run(tmp_path):

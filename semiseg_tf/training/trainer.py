@@ -206,15 +206,16 @@ def initialise_from(segmenter: keras.Model, reference: str) -> None:
     segmenter.set_weights(source.get_weights())
 
 
-def build_training(config: TrainConfig, dataset: SegmentationDataset, labeled_samples):
+def build_training(config: TrainConfig, dataset: SegmentationDataset, labeled_samples, initialise: bool = True):
     """The method-wrapped model, compiled with optimizer, schedule and loss.
 
-    `init_from` weights are copied before the method is built, so teachers start from them too.
+    `init_from` weights are copied before the method is built, so teachers start from them too;
+    a resumed run (`initialise=False`) skips them, its checkpoint overwrites every weight anyway.
     """
     keras.utils.set_random_seed(config.seed)
     segmenter = build_from_config(model_config(config.model, num_classes=dataset.classes.num_classes,
                                                **config.model_overrides))
-    if config.init_from:
+    if config.init_from and initialise:
         initialise_from(segmenter, config.init_from)
     method = get_method(config.method).from_options(segmenter, config.method_options, run_steps=config.steps)
     schedule = learning_rate_schedule(config.schedule, config.learning_rate, config.steps, config.warmup_steps)
@@ -247,7 +248,7 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False, verbose: i
 
     intervals = math.ceil(config.steps / config.checkpoint_every)
     config.steps = intervals * config.checkpoint_every  # whole checkpoint intervals
-    method, loss = build_training(config, dataset, samples + extra)
+    method, loss = build_training(config, dataset, samples + extra, initialise=not resume)
     if not resume:
         write_run_record(run_dir, config, method, dataset, loss, labeled, unlabeled)
     start_interval = _completed_intervals(run_dir) if resume else 0
