@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Semi-supervised fine-tuning on CamVid: each method continues the supervised-only 1/8 run
+# (`--init-from`) for 500 steps at learning rate 5e-4, next to a supervised control that does the
+# same 500 steps on the masks alone. From scratch every method lost to supervised-only (confident
+# wrong pseudo-labels on thin classes early in training); starting from the supervised model is the
+# schedule where they stopped losing. Runs are skipped once their bench/results file exists and
+# resume from their checkpoint if interrupted: `bench/camvid_finetune.sh uda cps` runs only those.
+# SEED=1 repeats the schedule on another labeled subset (it trains the seed's supervised run first).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mkdir -p bench/logs
+seed="${SEED:-0}"
+methods=("${@:-fixmatch unimatch uda meanteacher cps equivariance}")
+read -r -a methods <<< "${methods[*]}"
+base="camvid-deeplabv3plus-supervised-f0.125-s${seed}"
+if [[ ! -f "bench/results/${base}.json" ]]; then
+  python bench/camvid_train.py --labeled-fraction 0.125 --seed "$seed" > "bench/logs/${base}.log" 2>&1
+fi
+for method in supervised "${methods[@]}"; do
+  name="camvid-deeplabv3plus-${method}-ft500-f0.125-s${seed}"
+  [[ -f "bench/results/${name}.json" ]] && continue
+  python bench/camvid_train.py --method "$method" --labeled-fraction 0.125 --seed "$seed" \
+    --init-from "$base" --steps 500 --learning-rate 5e-4 --variant ft500 > "bench/logs/${name}.log" 2>&1
+done
