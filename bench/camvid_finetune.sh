@@ -6,19 +6,23 @@
 # schedule where they stopped losing. Runs are skipped once their bench/results file exists and
 # resume from their checkpoint if interrupted: `bench/camvid_finetune.sh uda cps` runs only those.
 # SEED=1 repeats the schedule on another labeled subset (it trains the seed's supervised run first).
+# BASE_VARIANT=r2 repeats it from a second supervised run of the same seed (named by that variant):
+# the same command is not bit-reproducible across CPUs, so a replicate measures run-to-run noise.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p bench/logs
 seed="${SEED:-0}"
 methods=("${@:-fixmatch unimatch uda meanteacher cps equivariance}")
 read -r -a methods <<< "${methods[*]}"
-base="camvid-deeplabv3plus-supervised-f0.125-s${seed}"
+tag="${BASE_VARIANT:+${BASE_VARIANT}-}"
+base="camvid-deeplabv3plus-supervised-${tag}f0.125-s${seed}"
 if [[ ! -f "bench/results/${base}.json" ]]; then
-  python bench/camvid_train.py --labeled-fraction 0.125 --seed "$seed" > "bench/logs/${base}.log" 2>&1
+  python bench/camvid_train.py --labeled-fraction 0.125 --seed "$seed" ${BASE_VARIANT:+--variant "$BASE_VARIANT"} \
+    > "bench/logs/${base}.log" 2>&1
 fi
 for method in supervised "${methods[@]}"; do
-  name="camvid-deeplabv3plus-${method}-ft500-f0.125-s${seed}"
+  name="camvid-deeplabv3plus-${method}-${tag}ft500-f0.125-s${seed}"
   [[ -f "bench/results/${name}.json" ]] && continue
   python bench/camvid_train.py --method "$method" --labeled-fraction 0.125 --seed "$seed" \
-    --init-from "$base" --steps 500 --learning-rate 5e-4 --variant ft500 > "bench/logs/${name}.log" 2>&1
+    --init-from "$base" --steps 500 --learning-rate 5e-4 --variant "${tag}ft500" > "bench/logs/${name}.log" 2>&1
 done
