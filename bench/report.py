@@ -40,7 +40,8 @@ def accuracy_table(results: list[dict]) -> str:
 
 
 def semi_summary(results: list[dict]) -> str:
-    """Methods x label fractions (mean val mIoU over seeds), % of full supervision, gap closed at 1/8."""
+    """Methods x label fractions (mean val mIoU over seeds), % of full supervision, gap closed at 1/8
+    (against supervised-only at 1/8, or for a fine-tune against the run it started from)."""
     rows = [r for r in results if r.get("task", "").startswith("camvid") and "miou" in r]
     full = [r["miou"] for r in rows if r["method"] == "supervised" and r["labeled_fraction"] == 1]
     if not full or not any(r["supervision"] == "semi" for r in rows):
@@ -51,6 +52,7 @@ def semi_summary(results: list[dict]) -> str:
     for r in rows:
         cells.setdefault((r["method"], r["labeled_fraction"]), []).append(r)
     base = cells.get(("supervised", 0.125))
+    by_name = {f"camvid-{r['model']}-{r['method']}-f{r['labeled_fraction']:g}-s{r['seed']}": r for r in rows}
     head = ("| method | " + " | ".join(f"{f:g}" for f in fractions)
             + " | 1/8 as % of full | gap closed at 1/8 | train time at 1/8 |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
@@ -65,8 +67,13 @@ def semi_summary(results: list[dict]) -> str:
         mean = sum(r["miou"] for r in eighth) / len(eighth) if eighth else None
         share = "-" if mean is None else f"{100 * mean / full_miou:.1f} %"
         closed = "-"
-        if mean is not None and base and method != "supervised":
-            base_miou = sum(r["miou"] for r in base) / len(base)
+        trained_on_masks = eighth and eighth[0]["supervision"] == "full" and "init_from" not in eighth[0]
+        if mean is not None and base and not trained_on_masks:
+            starts = [by_name.get(r["init_from"]) for r in eighth if "init_from" in r]
+            if starts and all(starts):  # a fine-tune is measured against the run it started from
+                base_miou = sum(r["miou"] for r in starts) / len(starts)
+            else:
+                base_miou = sum(r["miou"] for r in base) / len(base)
             closed = f"{100 * (mean - base_miou) / (full_miou - base_miou):.0f} %"
         minutes = "-" if not eighth else f"{sum(r['train_seconds'] for r in eighth) / len(eighth) / 60:.0f} min"
         if eighth and "teacher_train_seconds" in eighth[0]:  # data distillation: + teacher and labelling
