@@ -41,7 +41,7 @@ def accuracy_table(results: list[dict]) -> str:
 
 def semi_summary(results: list[dict]) -> str:
     """Methods x label fractions (mean val mIoU over seeds), % of full supervision, gap closed at 1/8
-    (against supervised-only at 1/8, or for a fine-tune against the run it started from)."""
+    (against supervised-only at 1/8 with the same seeds, or for a fine-tune against the run it started from)."""
     rows = [r for r in results if r.get("task", "").startswith("camvid") and "miou" in r]
     full = [r["miou"] for r in rows if r["method"] == "supervised" and r["labeled_fraction"] == 1]
     if not full or not any(r["supervision"] == "semi" for r in rows):
@@ -72,8 +72,9 @@ def semi_summary(results: list[dict]) -> str:
             starts = [by_name.get(r["init_from"]) for r in eighth if "init_from" in r]
             if starts and all(starts):  # a fine-tune is measured against the run it started from
                 base_miou = sum(r["miou"] for r in starts) / len(starts)
-            else:
-                base_miou = sum(r["miou"] for r in base) / len(base)
+            else:  # supervised-only runs of the same seeds (the same labeled subsets)
+                paired = [b for b in base if b["seed"] in {r["seed"] for r in eighth}] or base
+                base_miou = sum(r["miou"] for r in paired) / len(paired)
             closed = f"{100 * (mean - base_miou) / (full_miou - base_miou):.0f} %"
         minutes = "-" if not eighth else f"{sum(r['train_seconds'] for r in eighth) / len(eighth) / 60:.0f} min"
         if eighth and "teacher_train_seconds" in eighth[0]:  # data distillation: + teacher and labelling
