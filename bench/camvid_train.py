@@ -60,8 +60,8 @@ def main() -> None:
     parser.add_argument("--method-option", action="append", default=[], metavar="KEY=VALUE",
                         help="Method hyper-parameter (repeatable), as `semiseg-tf train --method-option`.")
     parser.add_argument("--variant", default=None,
-                        help="Name suffix of a run with non-default --method-option values (e.g. classweighted) "
-                             "or pseudo-labels (e.g. cbst0.5).")
+                        help="Name suffix of a run with non-default --method-option values (e.g. classweighted), "
+                             "pseudo-labels (e.g. cbst0.5) or a repeat of the same command (e.g. r2).")
     args = parser.parse_args()
     if (args.method_option or args.init_from) and not args.variant:
         parser.error("--method-option and --init-from need --variant (the variant names the result)")

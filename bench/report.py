@@ -39,7 +39,7 @@ def accuracy_table(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def semi_summary(results: list[dict]) -> str:
+def semi_summary(results: list[dict], by_name: dict[str, dict]) -> str:
     """Methods x label fractions (mean val mIoU over seeds), % of full supervision, gap closed at 1/8
     (against supervised-only at 1/8 with the same seeds, or for a fine-tune against the run it started from)."""
     rows = [r for r in results if r.get("task", "").startswith("camvid") and "miou" in r]
@@ -52,7 +52,6 @@ def semi_summary(results: list[dict]) -> str:
     for r in rows:
         cells.setdefault((r["method"], r["labeled_fraction"]), []).append(r)
     base = cells.get(("supervised", 0.125))
-    by_name = {f"camvid-{r['model']}-{r['method']}-f{r['labeled_fraction']:g}-s{r['seed']}": r for r in rows}
     head = ("| method | " + " | ".join(f"{f:g}" for f in fractions)
             + " | 1/8 as % of full | gap closed at 1/8 | train time at 1/8 |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
@@ -103,9 +102,10 @@ def speed_table(results: list[dict]) -> str:
 
 
 def main() -> None:
-    results = [json.loads(p.read_text()) for p in sorted(RESULTS.glob("*.json"))]
+    by_name = {p.stem: json.loads(p.read_text()) for p in sorted(RESULTS.glob("*.json"))}
+    results = list(by_name.values())
     text = BENCHMARKS.read_text()
-    tables = (("SEMI", semi_summary(results)), ("ACCURACY", accuracy_table(results)),
+    tables = (("SEMI", semi_summary(results, by_name)), ("ACCURACY", accuracy_table(results)),
               ("SPEED", speed_table(results)))
     for marker, table in tables:
         text = re.sub(rf"(<!-- AUTO:{marker} -->).*?(<!-- /AUTO:{marker} -->)",
