@@ -8,21 +8,31 @@
 # SEED=1 repeats the schedule on another labeled subset (it trains the seed's supervised run first).
 # BASE_VARIANT=r2 repeats it from a second supervised run of the same seed (named by that variant):
 # the same command is not bit-reproducible across CPUs, so a replicate measures run-to-run noise.
+# FRACTION=0.0625 runs the schedule at another label budget (default 1/8).
+# `equivariance-hflip` is equivariance with horizontal flips only (street scenes never show rotations).
+# A file bench/logs/PAUSE holds the queue between runs (to measure speed on an idle machine).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p bench/logs
 seed="${SEED:-0}"
+fraction="${FRACTION:-0.125}"
 methods=("${@:-fixmatch unimatch uda meanteacher cps equivariance}")
 read -r -a methods <<< "${methods[*]}"
 tag="${BASE_VARIANT:+${BASE_VARIANT}-}"
-base="camvid-deeplabv3plus-supervised-${tag}f0.125-s${seed}"
+base="camvid-deeplabv3plus-supervised-${tag}f${fraction}-s${seed}"
 if [[ ! -f "bench/results/${base}.json" ]]; then
-  python bench/camvid_train.py --labeled-fraction 0.125 --seed "$seed" ${BASE_VARIANT:+--variant "$BASE_VARIANT"} \
+  python bench/camvid_train.py --labeled-fraction "$fraction" --seed "$seed" ${BASE_VARIANT:+--variant "$BASE_VARIANT"} \
     > "bench/logs/${base}.log" 2>&1
 fi
 for method in supervised "${methods[@]}"; do
-  name="camvid-deeplabv3plus-${method}-${tag}ft500-f0.125-s${seed}"
+  case "$method" in
+    equivariance-hflip) args=(--method equivariance --method-option equivariance_transforms=hflip)
+      variant="${tag}hflip-ft500" ;;
+    *) args=(--method "$method"); variant="${tag}ft500" ;;
+  esac
+  name="camvid-deeplabv3plus-${args[1]}-${variant}-f${fraction}-s${seed}"
   [[ -f "bench/results/${name}.json" ]] && continue
-  python bench/camvid_train.py --method "$method" --labeled-fraction 0.125 --seed "$seed" \
-    --init-from "$base" --steps 500 --learning-rate 5e-4 --variant "${tag}ft500" > "bench/logs/${name}.log" 2>&1
+  while [[ -f bench/logs/PAUSE ]]; do sleep 10; done
+  python bench/camvid_train.py "${args[@]}" --labeled-fraction "$fraction" --seed "$seed" \
+    --init-from "$base" --steps 500 --learning-rate 5e-4 --variant "$variant" > "bench/logs/${name}.log" 2>&1
 done
