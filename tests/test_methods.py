@@ -214,12 +214,28 @@ def test_cps_cutmix_mixes_images_and_each_networks_labels_alike(tiny_model, monk
     assert not np.array_equal(labels_a, labels_b)  # two networks, two labellings
 
 
+def test_cps_peer_shares_the_encoder_initialisation_only(tiny_model):
+    """The paper's setting: one pretrained backbone, two differently initialised decoders."""
+    segmenter = tiny_model()
+    encoder = [w.numpy() for w in segmenter.encoder.weights]
+    method = get_method("cps").from_options(segmenter, {})
+    for ours, peer in zip(encoder, method.peer.encoder.weights):
+        np.testing.assert_array_equal(ours, peer)
+    decoder = [w for w in method.peer.weights if not any(w is e for e in method.peer.encoder.weights)]
+    ours = [w for w in segmenter.weights if not any(w is e for e in segmenter.encoder.weights)]
+    assert any(w.shape == v.shape and w.ndim > 1 and not np.allclose(w, v) for w, v in zip(decoder, ours))
+    scratch = get_method("cps").from_options(tiny_model(), {"peer_init": "scratch"})
+    assert not np.allclose(scratch.peer.encoder.weights[0], scratch.segmenter.encoder.weights[0])
+    with pytest.raises(ValueError, match="valid values"):
+        get_method("cps").from_options(tiny_model(), {"peer_init": "imagenet"})
+
+
 def test_extra_networks_are_checkpointed_but_not_deployed(tiny_model, tmp_path):
     for name, extra in (("meanteacher", "teacher"), ("cps", "peer")):
         method = _method(tiny_model, name)
         method.train_step(_batch())
-        if name == "cps":  # differently initialised
-            assert not np.allclose(method.peer.weights[0], method.segmenter.weights[0])
+        if name == "cps":  # differently initialised heads
+            assert not np.allclose(method.peer.weights[-1], method.segmenter.weights[-1])
         method.save_weights(tmp_path / f"{name}.weights.h5")
         restored = _method(tiny_model, name)
         restored.load_weights(tmp_path / f"{name}.weights.h5")

@@ -6,6 +6,11 @@ cross loss on labeled and unlabeled images, and its "CPS + CutMix" form: each ne
 two unlabeled images (no gradient), a box of one is pasted into the other, and each network
 learns the mixed image from the other's mixed labels (one box per image here; the paper's code
 pastes up to three). The first network (`segmenter`) is deployed.
+
+In the paper both networks start from the same ImageNet-pretrained backbone and differ in their
+randomly initialised segmentation heads; here the peer copies the segmenter's encoder (pretrained
+by `--init-from` or self-supervision, or its random initialisation) and gets its own decoder and
+head (`peer_init="encoder"`). `peer_init="scratch"` initialises the whole peer afresh.
 """
 
 from __future__ import annotations
@@ -16,6 +21,9 @@ import tensorflow as tf
 from semiseg_tf.methods.semi import SemiSupervisedMethod, clone_segmenter, pseudo_label_loss
 from semiseg_tf.methods.strong_augment import cutmix_box, mix, partner
 from semiseg_tf.models.layers import PACKAGE
+
+
+PEER_INITS = ("encoder", "scratch")
 
 
 def hard_labels(logits):
@@ -29,15 +37,22 @@ class CPS(SemiSupervisedMethod):
     Args:
         unsup_weight: lambda, the weight of the cross pseudo-label loss (1.5).
         cutmix_p: probability that an unlabeled image gets a box of its partner (1.0; 0 = plain CPS).
+        peer_init: "encoder" (the peer starts from the segmenter's encoder weights, decoder and head
+            fresh: the paper's setting) or "scratch" (every peer weight fresh).
         (others: see SemiSupervisedMethod)
     """
 
     part_names = ("loss_sup", "loss_unsup", "agreement")
 
-    def __init__(self, segmenter, unsup_weight: float = 1.5, cutmix_p: float = 1.0, **kwargs):
+    def __init__(self, segmenter, unsup_weight: float = 1.5, cutmix_p: float = 1.0, peer_init: str = "encoder",
+                 **kwargs):
         super().__init__(segmenter, unsup_weight=unsup_weight, **kwargs)
-        self.cutmix_p = float(cutmix_p)
+        if peer_init not in PEER_INITS:
+            raise ValueError(f"peer_init='{peer_init}': valid values are {list(PEER_INITS)}")
+        self.cutmix_p, self.peer_init = float(cutmix_p), peer_init
         self.peer = clone_segmenter(segmenter, "peer", copy_weights=False)
+        if peer_init == "encoder":
+            self.peer.encoder.set_weights(segmenter.encoder.get_weights())
 
     def mixed_view(self, unlabeled):
         """(CutMixed images, each network's labels of the unmixed images mixed alike).
@@ -71,4 +86,4 @@ class CPS(SemiSupervisedMethod):
         return parts, (joint, logits_a)
 
     def method_config(self) -> dict:
-        return {**super().method_config(), "cutmix_p": self.cutmix_p}
+        return {**super().method_config(), "cutmix_p": self.cutmix_p, "peer_init": self.peer_init}
