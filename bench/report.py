@@ -87,6 +87,51 @@ def semi_summary(results: list[dict], by_name: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
+def _finetune_label(result: dict) -> str:
+    """`equivariance-r2-hflip-ft500` started from `...-supervised-r2-f0.125-s0` -> `equivariance-hflip`."""
+    tag = re.search(r"-supervised-(.*?)-?f[0-9.]+-s\d+$", result["init_from"])
+    label = re.sub(r"-?ft\d+$", "", result["method"])
+    if tag and tag.group(1):
+        label = label.replace(f"-{tag.group(1)}", "", 1)
+    return "control (supervised)" if label == "supervised" else label
+
+
+def finetune_table(results: list[dict], by_name: dict[str, dict]) -> str:
+    """Fine-tunes paired with the run they started from: one row per starting run, the control and each
+    method as val mIoU and its difference to the control; the last row averages those differences."""
+    tunes = [r for r in results if r.get("init_from") in by_name and r.get("task", "").startswith("camvid")]
+    if not tunes:
+        return "_no fine-tunes yet_"
+    starts: dict[str, dict[str, dict]] = {}
+    for r in tunes:
+        starts.setdefault(r["init_from"], {})[_finetune_label(r)] = r
+    control = "control (supervised)"
+    methods = [control] + sorted({m for runs in starts.values() for m in runs} - {control})
+    head = "| labels | seed | started from (val mIoU) | " + " | ".join(methods) + " |"
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    deltas: dict[str, list[float]] = {}
+    for start, runs in sorted(starts.items(), key=lambda kv: (by_name[kv[0]]["labeled_fraction"], kv[0])):
+        first = by_name[start]
+        cells = []
+        for m in methods:
+            r = runs.get(m)
+            if r is None:
+                cells.append("-")
+                continue
+            cell = f"{100 * r['miou']:.1f}"
+            if m != control and control in runs:
+                delta = 100 * (r["miou"] - runs[control]["miou"])
+                deltas.setdefault(m, []).append(delta)
+                cell += f" ({delta:+.1f})"
+            cells.append(cell + f", {r['train_seconds'] / 60:.0f} min")
+        lines.append(f"| {first['labeled_fraction']:g} | {first['seed']} | `{start}` ({100 * first['miou']:.1f}) | "
+                     + " | ".join(cells) + " |")
+    lines.append("| | | mean difference to the control (starting runs) | - | "
+                 + " | ".join(f"{sum(d) / len(d):+.1f} ({len(d)})" if (d := deltas.get(m)) else "-"
+                              for m in methods[1:]) + " |")
+    return "\n".join(lines)
+
+
 def speed_table(results: list[dict]) -> str:
     rows = [r for r in results if r.get("task") in ("train-speed", "predict-speed", "semi-step-cost")]
     if not rows:
@@ -105,7 +150,7 @@ def main() -> None:
     by_name = {p.stem: json.loads(p.read_text()) for p in sorted(RESULTS.glob("*.json"))}
     results = list(by_name.values())
     text = BENCHMARKS.read_text()
-    tables = (("SEMI", semi_summary(results, by_name)), ("ACCURACY", accuracy_table(results)),
+    tables = (("SEMI", semi_summary(results, by_name)), ("FINETUNE", finetune_table(results, by_name)), ("ACCURACY", accuracy_table(results)),
               ("SPEED", speed_table(results)))
     for marker, table in tables:
         text = re.sub(rf"(<!-- AUTO:{marker} -->).*?(<!-- /AUTO:{marker} -->)",
