@@ -85,3 +85,22 @@ def test_int8_static_quantisation_reports_agreement(tiny_model, tmp_path, shapes
     assert "QuantizeLinear" in ops and "DequantizeLinear" in ops
     assert run(np.zeros((2, 32, 48, 3), np.uint8)).shape == (2, 32, 48, 5)
     assert read_onnx_metadata(out)["precision"] == "int8"
+
+
+def test_int8_keeps_the_output_tail_in_float_so_predict_resizes_once(tiny_model, tmp_path):
+    """The final upsampling + Transpose stay float: no Q/DQ after the last Resize, and predict's
+    native-size rewrite still replaces that Resize instead of adding a second one."""
+    import onnx
+
+    from semiseg_tf.data.synthetic import SHAPES_CLASSES
+    from semiseg_tf.export import export_onnx, quantize_int8
+    from semiseg_tf.export.metadata import export_metadata
+    from semiseg_tf.inference.native_ids import with_native_ids
+
+    fp32 = export_onnx(tiny_model("deeplabv3plus-tiny"), tmp_path / "fp32.onnx", (32, 48), "logits",
+                       export_metadata(SHAPES_CLASSES, (32, 48), "logits"))
+    images = np.random.default_rng(5).integers(0, 256, (4, 32, 48, 3), dtype=np.uint8)
+    int8 = quantize_int8(fp32, tmp_path / "int8.onnx", images)
+    ops = [node.op_type for node in onnx.load(str(int8)).graph.node]
+    assert "QuantizeLinear" in ops and ops[-2:] == ["Resize", "Transpose"]
+    assert [n.op_type for n in with_native_ids(int8).graph.node].count("Resize") == ops.count("Resize")

@@ -3,6 +3,11 @@
 Dynamic quantisation made conv nets 3.6x slower on CPU (NOTES-keras-onnx.md); static
 QDQ with calibration is the variant that speeds them up. Quality is reported as class
 agreement with the fp32 model on the calibration images.
+
+The output tail (the final upsampling of the logits, the layout Transpose, a softmax or
+argmax) stays in float: quantised, it holds the logits to 256 levels where classes are
+decided, and its Q/DQ pairs hide the final Resize from predict's in-graph
+resize-to-native-size rewrite (`inference/native_ids.py`), which then resizes twice.
 """
 
 from __future__ import annotations
@@ -38,8 +43,23 @@ def _reader(images: np.ndarray, input_name: str):
     return ImageReader()
 
 
+TAIL_OPS = ("Transpose", "Resize", "Softmax", "ArgMax", "Cast")
+
+
+def output_tail(model) -> list[str]:
+    """Names of the nodes that end the graph in a chain of TAIL_OPS, walked back from the first output."""
+    producers = {out: node for node in model.graph.node for out in node.output}
+    tail, node = [], producers.get(model.graph.output[0].name)
+    while node is not None and node.op_type in TAIL_OPS and node.name:
+        tail.append(node.name)
+        node = producers.get(node.input[0])
+    return tail
+
+
 def quantize_int8(fp32_path: str | Path, out: str | Path, images: np.ndarray) -> Path:
-    """Write an int8 QDQ copy of `fp32_path` at `out`, calibrated with min-max on `images`."""
+    """Write an int8 QDQ copy of `fp32_path` at `out`, calibrated with min-max on `images`, its output
+    tail (see the module docstring) left in float."""
+    import onnx
     import onnxruntime as ort
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -51,7 +71,7 @@ def quantize_int8(fp32_path: str | Path, out: str | Path, images: np.ndarray) ->
         quant_pre_process(str(fp32_path), str(prepared), skip_symbolic_shape=False)
         staged = Path(tmp) / out.name
         quantize_static(str(prepared), str(staged), _reader(images, input_name), quant_format=QuantFormat.QDQ,
-                        per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                        nodes_to_exclude=output_tail(onnx.load(str(prepared))), per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                         calibrate_method=CalibrationMethod.MinMax,
                         extra_options={"ActivationSymmetric": False, "WeightSymmetric": True})
         metadata = read_onnx_metadata(fp32_path)
