@@ -7,6 +7,7 @@ was validated is exactly what the model sees.
 from __future__ import annotations
 
 import io
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,7 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 
 def _open(path: Path) -> Image.Image:
     """Decode a file read in one call: Pillow reading the file itself in small chunks made
-    JPEG decoding about 1.5x slower (it is on predict's per-image path)."""
+    JPEG decoding about twice as slow (predict's per-image path; `bench/predict_stages.py`)."""
     try:
         image = Image.open(io.BytesIO(path.read_bytes()))
         image.load()
@@ -105,6 +106,8 @@ def write_png(path: str | Path, array: np.ndarray, palette: list[list[int]] | No
 
     zlib level 1: class-id masks encode several times faster than at Pillow's default
     level 6, for files a few % larger; PNG encoding is on `predict`'s per-image path.
+    Single-channel masks (long runs of one id) use zlib's run-length strategy: on CamVid
+    masks faster again and smaller than level 1 alone (`bench/predict_stages.py` times both).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -113,5 +116,6 @@ def write_png(path: str | Path, array: np.ndarray, palette: list[list[int]] | No
         flat = [v for colour in palette for v in colour]
         image.putpalette(flat + [0] * (768 - len(flat)))
     tmp = path.with_name(path.name + ".part")
-    image.save(tmp, format="PNG", compress_level=1)
+    strategy = {"compress_type": zlib.Z_RLE} if array.ndim == 2 else {}
+    image.save(tmp, format="PNG", compress_level=1, **strategy)
     tmp.replace(path)
