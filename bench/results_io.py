@@ -10,13 +10,18 @@ import sys
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
+ROOT = RESULTS.parents[1]
 REQUIRED = ("task", "dataset", "split", "model", "method", "supervision", "labeled_fraction", "seed",
             "miou", "per_class_iou", "train_seconds", "steps", "command", "date")
 
 
 def command_line() -> str:
-    """The command that produced the result, as typed (relative to the repository root)."""
-    return "python " + " ".join(shlex.quote(a) for a in sys.argv)
+    """The command that produced the result, with the script's path from the repository root
+    (as the README types it, wherever it was run from)."""
+    script = Path(sys.argv[0]).resolve()
+    if script.is_relative_to(ROOT):
+        script = script.relative_to(ROOT)
+    return "python " + " ".join(shlex.quote(str(a)) for a in [script, *sys.argv[1:]])
 
 
 def machine() -> str:
