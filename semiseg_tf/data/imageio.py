@@ -19,8 +19,8 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 
 
 def _open(path: Path) -> Image.Image:
-    """Decode a file read in one call: Pillow reading the file itself in small chunks made
-    JPEG decoding about twice as slow (predict's per-image path; `bench/predict_stages.py`)."""
+    """Decode a file read in one call: Pillow reading it itself in small chunks was about 10 % slower
+    while inference shares the cores, as in predict (equal when idle; `bench/predict_stages.py`)."""
     try:
         image = Image.open(io.BytesIO(path.read_bytes()))
         image.load()
