@@ -133,7 +133,7 @@ def finetune_table(results: list[dict], by_name: dict[str, dict]) -> str:
 
 
 def speed_table(results: list[dict]) -> str:
-    rows = [r for r in results if r.get("task") in ("train-speed", "predict-speed", "semi-step-cost")]
+    rows = [r for r in results if r.get("task") in ("train-speed", "predict-speed", "predict-stages", "semi-step-cost")]
     if not rows:
         return "_no results yet_"
     blocks = []
