@@ -133,7 +133,8 @@ def finetune_table(results: list[dict], by_name: dict[str, dict]) -> str:
 
 
 def speed_table(results: list[dict]) -> str:
-    rows = [r for r in results if r.get("task") in ("train-speed", "predict-speed", "predict-stages", "semi-step-cost")]
+    tasks = ("train-speed", "predict-speed", "predict-stages", "semi-step-cost")
+    rows = [r for r in results if r.get("task") in tasks]
     if not rows:
         return "_no results yet_"
     blocks = []
@@ -150,7 +151,8 @@ def main() -> None:
     by_name = {p.stem: json.loads(p.read_text()) for p in sorted(RESULTS.glob("*.json"))}
     results = list(by_name.values())
     text = BENCHMARKS.read_text()
-    tables = (("SEMI", semi_summary(results, by_name)), ("FINETUNE", finetune_table(results, by_name)), ("ACCURACY", accuracy_table(results)),
+    tables = (("SEMI", semi_summary(results, by_name)), ("FINETUNE", finetune_table(results, by_name)),
+              ("ACCURACY", accuracy_table(results)),
               ("SPEED", speed_table(results)))
     for marker, table in tables:
         text = re.sub(rf"(<!-- AUTO:{marker} -->).*?(<!-- /AUTO:{marker} -->)",

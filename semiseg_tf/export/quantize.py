@@ -71,7 +71,8 @@ def quantize_int8(fp32_path: str | Path, out: str | Path, images: np.ndarray) ->
         quant_pre_process(str(fp32_path), str(prepared), skip_symbolic_shape=False)
         staged = Path(tmp) / out.name
         quantize_static(str(prepared), str(staged), _reader(images, input_name), quant_format=QuantFormat.QDQ,
-                        nodes_to_exclude=output_tail(onnx.load(str(prepared))), per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                        nodes_to_exclude=output_tail(onnx.load(str(prepared))), per_channel=True,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                         calibrate_method=CalibrationMethod.MinMax,
                         extra_options={"ActivationSymmetric": False, "WeightSymmetric": True})
         metadata = read_onnx_metadata(fp32_path)
