@@ -39,9 +39,17 @@ def accuracy_table(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def _row_label(result: dict) -> str:
+    """Runs of one recipe share a row: replicates (`supervised-r2`) join their method, and fine-tunes
+    are named by what they add to the run they started from, whichever run that was."""
+    if "init_from" in result:
+        return f"{_finetune_label(result)}, +{result['steps']} steps from supervised"
+    return re.sub(r"-r\d+$", "", result["method"])
+
+
 def semi_summary(results: list[dict], by_name: dict[str, dict]) -> str:
-    """Methods x label fractions (mean val mIoU over seeds), % of full supervision, gap closed at 1/8
-    (against supervised-only at 1/8 with the same seeds, or for a fine-tune against the run it started from)."""
+    """Methods x label fractions (mean val mIoU over runs), % of full supervision, gap closed at 1/8
+    (against supervised-only at 1/8 with the same seeds, or for a fine-tune against the runs it started from)."""
     rows = [r for r in results if r.get("task", "").startswith("camvid") and "miou" in r]
     full = [r["miou"] for r in rows if r["method"] == "supervised" and r["labeled_fraction"] == 1]
     if not full or not any(r["supervision"] == "semi" for r in rows):
@@ -50,7 +58,7 @@ def semi_summary(results: list[dict], by_name: dict[str, dict]) -> str:
     fractions = sorted({r["labeled_fraction"] for r in rows if r["labeled_fraction"] < 1})
     cells: dict = {}
     for r in rows:
-        cells.setdefault((r["method"], r["labeled_fraction"]), []).append(r)
+        cells.setdefault((_row_label(r), r["labeled_fraction"]), []).append(r)
     base = cells.get(("supervised", 0.125))
     head = ("| method | " + " | ".join(f"{f:g}" for f in fractions)
             + " | 1/8 as % of full | gap closed at 1/8 | train time at 1/8 |")
@@ -60,8 +68,9 @@ def semi_summary(results: list[dict], by_name: dict[str, dict]) -> str:
         values = []
         for f in fractions:
             runs = cells.get((method, f), [])
+            seeds = ",".join(str(seed) for seed in sorted(r["seed"] for r in runs))
             values.append("-" if not runs else f"{100 * sum(r['miou'] for r in runs) / len(runs):.1f}"
-                          + (f" ({len(runs)} seeds)" if len(runs) > 1 else ""))
+                          + (f" ({len(runs)} runs, seeds {seeds})" if len(runs) > 1 else ""))
         eighth = cells.get((method, 0.125), [])
         mean = sum(r["miou"] for r in eighth) / len(eighth) if eighth else None
         share = "-" if mean is None else f"{100 * mean / full_miou:.1f} %"
@@ -80,7 +89,8 @@ def semi_summary(results: list[dict], by_name: dict[str, dict]) -> str:
             before = sum(r["teacher_train_seconds"] + r["extra_labels"]["seconds"] for r in eighth) / len(eighth)
             minutes += f" (+{before / 60:.0f} min teacher and pseudo-labels)"
         if eighth and "init_train_seconds" in eighth[0]:  # fine-tuned: + the run it started from
-            minutes += f" (+{eighth[0]['init_train_seconds'] / 60:.0f} min of {eighth[0]['init_from']})"
+            before = sum(r["init_train_seconds"] for r in eighth) / len(eighth)
+            minutes += f" (+{before / 60:.0f} min of the supervised run)"
         lines.append(f"| {method} | " + " | ".join(values) + f" | {share} | {closed} | {minutes} |")
     lines.append(f"\nFull supervision (all masks): **{100 * full_miou:.1f}**; the target at 1/8 (97 %) is "
                  f"{97 * full_miou:.1f}.")
