@@ -6,8 +6,10 @@
 The CLI runs JPEG decode, the resize to the model's input, the network, the in-graph resize
 of logits to the native size + argmax, and the palette-PNG encode of the mask. Here each
 stage runs on its own, in this process, over the same images: the host stages on one thread
-(as in predict's decoder and writer threads), the network with one onnxruntime thread (as in
-each of predict's two streams) and with all cores. The sum of per-image core time says how
+(as in predict's decoder and writer threads), idle and again while another thread runs the
+network on all cores (as they share the cores in predict); the network with one onnxruntime
+thread (as in each of predict's two streams) and with all cores. The decode and encode that
+predict used before are timed beside the current ones. The sum of per-image core time says how
 much of the machine the stages around the network take. Writes bench/results/<name>.json.
 """
 
@@ -37,11 +39,13 @@ CAMVID = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "camvi
 
 
 def _loaded(image: Image.Image) -> Image.Image:
+    """The previous decode: Pillow reads the file itself (in small chunks)."""
     image.load()
     return image
 
 
 def _palette_png(mask: np.ndarray, palette) -> Image.Image:
+    """The mask as a palette image, for the previous encode (zlib level 1, default strategy)."""
     image = Image.fromarray(mask)
     image.putpalette([v for colour in palette for v in colour])
     return image
