@@ -105,6 +105,20 @@ def test_bad_options_say_what_is_valid(tmp_path):
     assert result.exit_code == 2 and "'poly', 'cosine'" in result.output
 
 
+def test_equivariance_flags_are_method_options(shapes_data, tmp_path):
+    """`--equivariance-weight/-transforms` add the equivariance loss to another method, as the issue asks."""
+    run_dir = tmp_path / "eq"
+    result = invoke("train", "--data", shapes_data, "--model", "unet-tiny", "--method", "fixmatch", "--steps", 2,
+                    "--batch-size", 2, "--labeled-fraction", 0.5, "--equivariance-weight", 0.5,
+                    "--equivariance-transforms", "hflip", "--no-eval", "--out", run_dir)
+    assert result.exit_code == 0, result.output
+    stored = json.loads((run_dir / "config.json").read_text())
+    assert stored["train"]["method_options"] == {"equivariance_weight": 0.5, "equivariance_transforms": "hflip"}
+    result = invoke("train", "--equivariance-weight", 0.5, "--method-option", "equivariance_weight=1",
+                    "--out", tmp_path / "clash")
+    assert result.exit_code == 2 and "contradicts --method-option equivariance_weight=1" in result.output
+
+
 def test_console_script_lists_commands():
     script = shutil.which("semiseg-tf", path=os.pathsep.join([os.path.dirname(sys.executable), os.environ["PATH"]]))
     assert script, "the semiseg-tf console script is not installed (pip install -e .)"

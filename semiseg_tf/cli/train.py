@@ -27,6 +27,12 @@ from semiseg_tf.cli.options import SIZE, friendly_errors, parse_key_values
               help="Run directory, .keras file or zoo name whose weights start training (same architecture).")
 @click.option("--method-option", "method_options", multiple=True, metavar="KEY=VALUE",
               help="Method hyper-parameter, repeatable (e.g. threshold=0.95).")
+@click.option("--equivariance-weight", type=float, default=None,
+              help="Add the equivariance loss to a semi-supervised method with this weight "
+                   "(= --method-option equivariance_weight=W).")
+@click.option("--equivariance-transforms", default=None,
+              help="Transforms of the equivariance loss, e.g. hflip or hflip,rot90,rot180,rot270 "
+                   "(= --method-option equivariance_transforms=...).")
 @click.option("--steps", type=int, default=1000, show_default=True, help="Optimisation steps.")
 @click.option("--batch-size", type=int, default=8, show_default=True)
 @click.option("--train-size", type=SIZE, default=None, help="Resolution images are brought to, HxW (default: native).")
@@ -52,6 +58,14 @@ def command(out, resume, no_eval, **options):
     from semiseg_tf.training import TrainConfig, train
 
     options["method_options"] = parse_key_values(options["method_options"])
+    for key in ("equivariance_weight", "equivariance_transforms"):  # shortcuts for two method options
+        value = options.pop(key)
+        if value is None:
+            continue
+        if options["method_options"].get(key, value) != value:
+            raise click.UsageError(f"--{key.replace('_', '-')} {value} contradicts --method-option "
+                                   f"{key}={options['method_options'][key]}; give one of them.")
+        options["method_options"][key] = value
     config = TrainConfig(**options)
     summary = train(config, out, resume=resume)
     click.echo(f"trained {summary['steps']} steps in {summary['train_seconds']:.0f} s "
