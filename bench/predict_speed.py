@@ -184,8 +184,8 @@ def main() -> None:
                  "default --streams 2 (two batches in flight, one onnxruntime thread each); *_streams1 = one "
                  "stream on all cores; "
                  "cli_int8 = the same on the int8 model; keras = model.predict per batch, keras_one_call = one "
-                 "model.predict over all images (batch_size the same); int8 = static QDQ per-channel, calibrated on the last "
-                 "train images",
+                 "model.predict over all images (batch_size the same); int8 = static QDQ per-channel, "
+                 "calibrated on the last train images",
     }
     write_result(args.name, result, required=("task", "dataset", "model", "images_per_s", "command", "date"))
     print(json.dumps({k: result[k] for k in ("images_per_s", "cli_vs_keras", "cli_vs_ort", "cli_streams1_vs_ort",

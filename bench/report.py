@@ -39,6 +39,15 @@ def accuracy_table(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def _finetune_label(result: dict) -> str:
+    """`equivariance-r2-hflip-ft500` started from `...-supervised-r2-f0.125-s0` -> `equivariance-hflip`."""
+    tag = re.search(r"-supervised-(.*?)-?f[0-9.]+-s\d+$", result["init_from"])
+    label = re.sub(r"-?ft\d+$", "", result["method"])
+    if tag and tag.group(1):
+        label = label.replace(f"-{tag.group(1)}", "", 1)
+    return "control (supervised)" if label == "supervised" else label
+
+
 def _row_label(result: dict) -> str:
     """Runs of one recipe share a row: replicates (`supervised-r2`) join their method, and fine-tunes
     are named by what they add to the run they started from, whichever run that was."""
@@ -95,15 +104,6 @@ def semi_summary(results: list[dict], by_name: dict[str, dict]) -> str:
     lines.append(f"\nFull supervision (all masks): **{100 * full_miou:.1f}**; the target at 1/8 (97 %) is "
                  f"{97 * full_miou:.1f}.")
     return "\n".join(lines)
-
-
-def _finetune_label(result: dict) -> str:
-    """`equivariance-r2-hflip-ft500` started from `...-supervised-r2-f0.125-s0` -> `equivariance-hflip`."""
-    tag = re.search(r"-supervised-(.*?)-?f[0-9.]+-s\d+$", result["init_from"])
-    label = re.sub(r"-?ft\d+$", "", result["method"])
-    if tag and tag.group(1):
-        label = label.replace(f"-{tag.group(1)}", "", 1)
-    return "control (supervised)" if label == "supervised" else label
 
 
 def finetune_table(results: list[dict], by_name: dict[str, dict]) -> str:
