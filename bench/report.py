@@ -56,21 +56,44 @@ def _row_label(result: dict) -> str:
     return re.sub(r"-r\d+$", "", result["method"])
 
 
+def _total_steps(result: dict, by_name: dict[str, dict]) -> int:
+    """Optimisation steps in all: a fine-tune adds its steps to those of the run it started from."""
+    start = by_name.get(result.get("init_from", ""))
+    return result["steps"] + (_total_steps(start, by_name) if start else 0)
+
+
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
 def semi_summary(results: list[dict], by_name: dict[str, dict]) -> str:
-    """Methods x label fractions (mean val mIoU over runs), % of full supervision, gap closed at 1/8
-    (against supervised-only at 1/8 with the same seeds, or for a fine-tune against the runs it started from)."""
+    """Methods x label fractions (mean val mIoU over runs), then at 1/8 the share of full supervision and
+    the gap closed, each against runs with the same number of optimisation steps in all: full supervision
+    of that many steps, and supervised-only at 1/8 on the same labeled subsets (for a fine-tune, the
+    supervised control that continued the same starting run)."""
     rows = [r for r in results if r.get("task", "").startswith("camvid") and "miou" in r]
-    full = [r["miou"] for r in rows if r["method"] == "supervised" and r["labeled_fraction"] == 1]
+    supervised = {"supervised", "control (supervised)"}
+    full: dict[int, list[float]] = {}
+    for r in rows:
+        if r["labeled_fraction"] == 1 and r["supervision"] == "full" and _row_label(r).split(",")[0] in supervised:
+            full.setdefault(_total_steps(r, by_name), []).append(r["miou"])
     if not full or not any(r["supervision"] == "semi" for r in rows):
         return "_no semi-supervised results yet_"
-    full_miou = sum(full) / len(full)
     fractions = sorted({r["labeled_fraction"] for r in rows if r["labeled_fraction"] < 1})
     cells: dict = {}
     for r in rows:
         cells.setdefault((_row_label(r), r["labeled_fraction"]), []).append(r)
-    base = cells.get(("supervised", 0.125))
+    controls = {r["init_from"]: r for r in rows if "init_from" in r and _finetune_label(r) in supervised}
+    scratch = [r for r in cells.get(("supervised", 0.125), [])]
+
+    def supervised_only(r: dict) -> float | None:
+        """Supervised-only at 1/8 with r's labeled subset and number of steps."""
+        if "init_from" in r:
+            return controls[r["init_from"]]["miou"] if r["init_from"] in controls else None
+        return _mean([b["miou"] for b in scratch if b["seed"] == r["seed"] and b["steps"] == r["steps"]])
+
     head = ("| method | " + " | ".join(f"{f:g}" for f in fractions)
-            + " | 1/8 as % of full | gap closed at 1/8 | train time at 1/8 |")
+            + " | steps in all | 1/8 as % of full (same steps) | gap closed at 1/8 (same steps) | train time at 1/8 |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     methods = ["supervised"] + sorted({m for m, _ in cells} - {"supervised"})
     for method in methods:
@@ -81,18 +104,16 @@ def semi_summary(results: list[dict], by_name: dict[str, dict]) -> str:
             values.append("-" if not runs else f"{100 * sum(r['miou'] for r in runs) / len(runs):.1f}"
                           + (f" ({len(runs)} runs, seeds {seeds})" if len(runs) > 1 else ""))
         eighth = cells.get((method, 0.125), [])
-        mean = sum(r["miou"] for r in eighth) / len(eighth) if eighth else None
-        share = "-" if mean is None else f"{100 * mean / full_miou:.1f} %"
-        closed = "-"
-        trained_on_masks = eighth and eighth[0]["supervision"] == "full" and "init_from" not in eighth[0]
-        if mean is not None and base and not trained_on_masks:
-            starts = [by_name.get(r["init_from"]) for r in eighth if "init_from" in r]
-            if starts and all(starts):  # a fine-tune is measured against the run it started from
-                base_miou = sum(r["miou"] for r in starts) / len(starts)
-            else:  # supervised-only runs of the same seeds (the same labeled subsets)
-                paired = [b for b in base if b["seed"] in {r["seed"] for r in eighth}] or base
-                base_miou = sum(r["miou"] for r in paired) / len(paired)
-            closed = f"{100 * (mean - base_miou) / (full_miou - base_miou):.0f} %"
+        steps = sorted({_total_steps(r, by_name) for r in eighth})
+        full_miou = _mean([_mean(full.get(_total_steps(r, by_name), [])) or float("nan") for r in eighth])
+        share = closed = "-"
+        if eighth and full_miou == full_miou:  # not NaN: full supervision with the same steps exists
+            mean = _mean([r["miou"] for r in eighth])
+            share = f"{100 * mean / full_miou:.1f} %"
+            bases = [supervised_only(r) for r in eighth]
+            if method.split(",")[0] not in supervised and all(b is not None for b in bases):
+                base = _mean(bases)
+                closed = f"{100 * (mean - base) / (full_miou - base):.0f} %"
         minutes = "-" if not eighth else f"{sum(r['train_seconds'] for r in eighth) / len(eighth) / 60:.0f} min"
         if eighth and "teacher_train_seconds" in eighth[0]:  # data distillation: + teacher and labelling
             before = sum(r["teacher_train_seconds"] + r["extra_labels"]["seconds"] for r in eighth) / len(eighth)
@@ -100,9 +121,13 @@ def semi_summary(results: list[dict], by_name: dict[str, dict]) -> str:
         if eighth and "init_train_seconds" in eighth[0]:  # fine-tuned: + the run it started from
             before = sum(r["init_train_seconds"] for r in eighth) / len(eighth)
             minutes += f" (+{before / 60:.0f} min of the supervised run)"
-        lines.append(f"| {method} | " + " | ".join(values) + f" | {share} | {closed} | {minutes} |")
-    lines.append(f"\nFull supervision (all masks): **{100 * full_miou:.1f}**; the target at 1/8 (97 %) is "
-                 f"{97 * full_miou:.1f}.")
+        lines.append(f"| {method} | " + " | ".join(values) + f" | {'/'.join(map(str, steps)) or '-'} | {share} | "
+                     f"{closed} | {minutes} |")
+    for steps, values in sorted(full.items()):
+        miou = sum(values) / len(values)
+        lines.append(f"\nFull supervision (all masks), {steps} steps: **{100 * miou:.1f}** ({len(values)} run"
+                     f"{'s' if len(values) > 1 else ''}); the target at 1/8 (97 %) for runs of {steps} steps is "
+                     f"{97 * miou:.1f}.")
     return "\n".join(lines)
 
 

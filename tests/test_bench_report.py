@@ -1,0 +1,51 @@
+"""The benchmark report compares each run with references of the same number of optimisation steps."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+
+import report  # noqa: E402  (bench/ is a folder of scripts, not a package)
+
+
+def _run(name: str, method: str, fraction: float, miou: float, steps: int = 1500, **extra) -> dict:
+    supervision = "full" if method.startswith("supervised") else "semi"
+    return {"name": name, "task": f"camvid-{'supervised' if supervision == 'full' else 'semi'}", "method": method,
+            "supervision": supervision, "labeled_fraction": fraction, "miou": miou, "seed": 0, "steps": steps,
+            "train_seconds": 600.0, "per_class_iou": {}, **extra}
+
+
+def _results() -> dict[str, dict]:
+    runs = [
+        _run("full", "supervised", 1.0, 0.60),
+        _run("full-ft", "supervised-ft500", 1.0, 0.62, steps=500, init_from="full", init_train_seconds=600.0),
+        _run("base", "supervised", 0.125, 0.50),
+        _run("ctrl", "supervised-ft500", 0.125, 0.54, steps=500, init_from="base", init_train_seconds=600.0),
+        _run("semi", "equivariance-ft500", 0.125, 0.58, steps=500, init_from="base", init_train_seconds=600.0),
+        _run("scratch", "fixmatch", 0.125, 0.55),
+    ]
+    return {r.pop("name"): r for r in runs}
+
+
+def _row(table: str, method: str) -> list[str]:
+    line = next(line for line in table.splitlines() if line.startswith(f"| {method} |"))
+    return [cell.strip() for cell in line.strip("|").split("|")]
+
+
+def test_fine_tunes_are_measured_against_full_supervision_and_controls_of_the_same_steps():
+    by_name = _results()
+    table = report.semi_summary(list(by_name.values()), by_name)
+    # a fine-tune: 2000 steps in all, against full supervision continued 500 steps (62) and its control (54)
+    steps, share, closed = _row(table, "equivariance, +500 steps from supervised")[2:5]
+    assert (steps, share, closed) == ("2000", f"{100 * 58 / 62:.1f} %", f"{100 * 4 / 8:.0f} %")
+    # a run from scratch: 1500 steps, against the 1500-step references (60 and 50)
+    steps, share, closed = _row(table, "fixmatch")[2:5]
+    assert (steps, share, closed) == ("1500", f"{100 * 55 / 60:.1f} %", f"{100 * 5 / 10:.0f} %")
+    assert "2000 steps: **62.0**" in table and "1500 steps: **60.0**" in table
+
+
+def test_without_a_same_steps_reference_the_ratios_stay_empty():
+    by_name = _results()
+    del by_name["full-ft"]
+    table = report.semi_summary(list(by_name.values()), by_name)
+    assert _row(table, "equivariance, +500 steps from supervised")[3:5] == ["-", "-"]
