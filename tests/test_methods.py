@@ -230,6 +230,12 @@ def test_cps_peer_shares_the_encoder_initialisation_only(tiny_model):
         get_method("cps").from_options(tiny_model(), {"peer_init": "imagenet"})
 
 
+def test_cps_refuses_class_weighted_pseudo_labels(tiny_model):
+    """Measured on CamVid: with every pixel a pseudo-label, class weights drive both networks to one class."""
+    with pytest.raises(ValueError, match="collapse"):
+        get_method("cps").from_options(tiny_model(), {"unsup_class_weights": True})
+
+
 def test_extra_networks_are_checkpointed_but_not_deployed(tiny_model, tmp_path):
     for name, extra in (("meanteacher", "teacher"), ("cps", "peer")):
         method = _method(tiny_model, name)
