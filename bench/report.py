@@ -93,7 +93,8 @@ def semi_summary(results: list[dict], by_name: dict[str, dict]) -> str:
         return _mean([b["miou"] for b in scratch if b["seed"] == r["seed"] and b["steps"] == r["steps"]])
 
     head = ("| method | " + " | ".join(f"{f:g}" for f in fractions)
-            + " | steps in all | 1/8 as % of full (same steps) | gap closed at 1/8 (same steps) | train time at 1/8 |")
+            + " | steps in all | supervised-only at 1/8 (same subsets and steps) | 1/8 as % of full (same steps) "
+            "| gap closed at 1/8 (same steps) | train time at 1/8 |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     methods = ["supervised"] + sorted({m for m, _ in cells} - {"supervised"})
     for method in methods:
@@ -106,13 +107,14 @@ def semi_summary(results: list[dict], by_name: dict[str, dict]) -> str:
         eighth = cells.get((method, 0.125), [])
         steps = sorted({_total_steps(r, by_name) for r in eighth})
         full_miou = _mean([_mean(full.get(_total_steps(r, by_name), [])) or float("nan") for r in eighth])
-        share = closed = "-"
+        share = closed = reference = "-"
         if eighth and full_miou == full_miou:  # not NaN: full supervision with the same steps exists
             mean = _mean([r["miou"] for r in eighth])
             share = f"{100 * mean / full_miou:.1f} %"
             bases = [supervised_only(r) for r in eighth]
             if method.split(",")[0] not in supervised and all(b is not None for b in bases):
                 base = _mean(bases)
+                reference = f"{100 * base:.1f} ({100 * base / full_miou:.1f} %)"
                 closed = f"{100 * (mean - base) / (full_miou - base):.0f} %"
         minutes = "-" if not eighth else f"{sum(r['train_seconds'] for r in eighth) / len(eighth) / 60:.0f} min"
         if eighth and "teacher_train_seconds" in eighth[0]:  # data distillation: + teacher and labelling
@@ -121,8 +123,8 @@ def semi_summary(results: list[dict], by_name: dict[str, dict]) -> str:
         if eighth and "init_train_seconds" in eighth[0]:  # fine-tuned: + the run it started from
             before = sum(r["init_train_seconds"] for r in eighth) / len(eighth)
             minutes += f" (+{before / 60:.0f} min of the supervised run)"
-        lines.append(f"| {method} | " + " | ".join(values) + f" | {'/'.join(map(str, steps)) or '-'} | {share} | "
-                     f"{closed} | {minutes} |")
+        lines.append(f"| {method} | " + " | ".join(values) + f" | {'/'.join(map(str, steps)) or '-'} | {reference} | "
+                     f"{share} | {closed} | {minutes} |")
     for steps, values in sorted(full.items()):
         miou = sum(values) / len(values)
         lines.append(f"\nFull supervision (all masks), {steps} steps: **{100 * miou:.1f}** ({len(values)} run"

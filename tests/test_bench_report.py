@@ -36,10 +36,11 @@ def test_fine_tunes_are_measured_against_full_supervision_and_controls_of_the_sa
     by_name = _results()
     table = report.semi_summary(list(by_name.values()), by_name)
     # a fine-tune: 2000 steps in all, against full supervision continued 500 steps (62) and its control (54)
-    steps, share, closed = _row(table, "equivariance, +500 steps from supervised")[2:5]
+    steps, reference, share, closed = _row(table, "equivariance, +500 steps from supervised")[2:6]
     assert (steps, share, closed) == ("2000", f"{100 * 58 / 62:.1f} %", f"{100 * 4 / 8:.0f} %")
+    assert reference == f"54.0 ({100 * 54 / 62:.1f} %)"
     # a run from scratch: 1500 steps, against the 1500-step references (60 and 50)
-    steps, share, closed = _row(table, "fixmatch")[2:5]
+    steps, _, share, closed = _row(table, "fixmatch")[2:6]
     assert (steps, share, closed) == ("1500", f"{100 * 55 / 60:.1f} %", f"{100 * 5 / 10:.0f} %")
     assert "2000 steps: **62.0**" in table and "1500 steps: **60.0**" in table
 
@@ -48,4 +49,4 @@ def test_without_a_same_steps_reference_the_ratios_stay_empty():
     by_name = _results()
     del by_name["full-ft"]
     table = report.semi_summary(list(by_name.values()), by_name)
-    assert _row(table, "equivariance, +500 steps from supervised")[3:5] == ["-", "-"]
+    assert _row(table, "equivariance, +500 steps from supervised")[3:6] == ["-", "-", "-"]
