@@ -72,10 +72,9 @@ def semi_summary(results: list[dict], by_name: dict[str, dict]) -> str:
     of that many steps, and supervised-only at 1/8 on the same labeled subsets (for a fine-tune, the
     supervised control that continued the same starting run)."""
     rows = [r for r in results if r.get("task", "").startswith("camvid") and "miou" in r]
-    supervised = {"supervised", "control (supervised)"}
-    full: dict[int, list[float]] = {}
+    full: dict[int, list[float]] = {}  # steps in all -> full-supervision runs (from scratch or continued)
     for r in rows:
-        if r["labeled_fraction"] == 1 and r["supervision"] == "full" and _row_label(r).split(",")[0] in supervised:
+        if r["labeled_fraction"] == 1 and r["supervision"] == "full":
             full.setdefault(_total_steps(r, by_name), []).append(r["miou"])
     if not full or not any(r["supervision"] == "semi" for r in rows):
         return "_no semi-supervised results yet_"
@@ -83,8 +82,8 @@ def semi_summary(results: list[dict], by_name: dict[str, dict]) -> str:
     cells: dict = {}
     for r in rows:
         cells.setdefault((_row_label(r), r["labeled_fraction"]), []).append(r)
-    controls = {r["init_from"]: r for r in rows if "init_from" in r and _finetune_label(r) in supervised}
-    scratch = [r for r in cells.get(("supervised", 0.125), [])]
+    controls = {r["init_from"]: r for r in rows if "init_from" in r and r["supervision"] == "full"}
+    scratch = cells.get(("supervised", 0.125), [])
 
     def supervised_only(r: dict) -> float | None:
         """Supervised-only at 1/8 with r's labeled subset and number of steps."""
@@ -106,13 +105,13 @@ def semi_summary(results: list[dict], by_name: dict[str, dict]) -> str:
                           + (f" ({len(runs)} runs, seeds {seeds})" if len(runs) > 1 else ""))
         eighth = cells.get((method, 0.125), [])
         steps = sorted({_total_steps(r, by_name) for r in eighth})
-        full_miou = _mean([_mean(full.get(_total_steps(r, by_name), [])) or float("nan") for r in eighth])
+        references = [_mean(full.get(_total_steps(r, by_name), [])) for r in eighth]
         share = closed = reference = "-"
-        if eighth and full_miou == full_miou:  # not NaN: full supervision with the same steps exists
-            mean = _mean([r["miou"] for r in eighth])
+        if eighth and all(references):  # full supervision with the same steps exists for every run
+            full_miou, mean = _mean(references), _mean([r["miou"] for r in eighth])
             share = f"{100 * mean / full_miou:.1f} %"
             bases = [supervised_only(r) for r in eighth]
-            if method.split(",")[0] not in supervised and all(b is not None for b in bases):
+            if eighth[0]["supervision"] == "semi" and all(b is not None for b in bases):
                 base = _mean(bases)
                 reference = f"{100 * base:.1f} ({100 * base / full_miou:.1f} %)"
                 closed = f"{100 * (mean - base) / (full_miou - base):.0f} %"
@@ -126,7 +125,7 @@ def semi_summary(results: list[dict], by_name: dict[str, dict]) -> str:
         lines.append(f"| {method} | " + " | ".join(values) + f" | {'/'.join(map(str, steps)) or '-'} | {reference} | "
                      f"{share} | {closed} | {minutes} |")
     for steps, values in sorted(full.items()):
-        miou = sum(values) / len(values)
+        miou = _mean(values)
         lines.append(f"\nFull supervision (all masks), {steps} steps: **{100 * miou:.1f}** ({len(values)} run"
                      f"{'s' if len(values) > 1 else ''}); the target at 1/8 (97 %) for runs of {steps} steps is "
                      f"{97 * miou:.1f}.")
