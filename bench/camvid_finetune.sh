@@ -9,7 +9,8 @@
 # BASE_VARIANT=r2 repeats it from a second supervised run of the same seed (named by that variant):
 # the same command is not bit-reproducible across CPUs, so a replicate measures run-to-run noise.
 # FRACTION=0.0625 runs the schedule at another label budget (default 1/8).
-# `equivariance-hflip` is equivariance with horizontal flips only (street scenes never show rotations).
+# `equivariance-hflip` is equivariance with horizontal flips only (street scenes never show rotations),
+# `equivariance` with flips and quarter turns (the method's default before it became hflip).
 # A file bench/logs/PAUSE holds the queue between runs (to measure speed on an idle machine).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,6 +29,8 @@ for method in supervised "${methods[@]}"; do
   case "$method" in
     equivariance-hflip) args=(--method equivariance --method-option equivariance_transforms=hflip)
       variant="${tag}hflip-ft500" ;;
+    equivariance) args=(--method equivariance --method-option equivariance_transforms=hflip,rot90,rot180,rot270)
+      variant="${tag}ft500" ;;
     *) args=(--method "$method"); variant="${tag}ft500" ;;
   esac
   name="camvid-deeplabv3plus-${args[1]}-${variant}-f${fraction}-s${seed}"

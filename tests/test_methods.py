@@ -302,3 +302,9 @@ def test_graph_mode_training_with_equivariance(shapes_data, tmp_path):
     row = _train(shapes_data, tmp_path, "unimatch", {"equivariance_weight": 0.1, "threshold": 0.5})
     assert 0 <= float(row["mask_ratio"]) <= 1
     assert float(row["loss_equiv"]) > 0 and np.isfinite(float(row["loss_fp"]))
+
+
+def test_graph_mode_equivariance_mixes_flips_and_scales(shapes_data, tmp_path):
+    """A scale changes the view's size, so the drawn branch's shape differs per step; traced once."""
+    row = _train(shapes_data, tmp_path, "equivariance", {"equivariance_transforms": "hflip,scale=0.5,scale=1.5"})
+    assert float(row["loss_equiv"]) > 0 and np.isfinite(float(row["loss_equiv"]))

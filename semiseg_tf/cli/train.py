@@ -31,8 +31,8 @@ from semiseg_tf.cli.options import SIZE, friendly_errors, parse_key_values
               help="Add the equivariance loss to a semi-supervised method with this weight "
                    "(= --method-option equivariance_weight=W).")
 @click.option("--equivariance-transforms", default=None,
-              help="Transforms of the equivariance loss, e.g. hflip or hflip,rot90,rot180,rot270 "
-                   "(= --method-option equivariance_transforms=...).")
+              help="Transforms of the equivariance loss (default hflip), e.g. hflip,rot90,rot180,rot270 "
+                   "for rotation-invariant imagery or hflip,scale=0.5 (= --method-option equivariance_transforms=...).")
 @click.option("--steps", type=int, default=1000, show_default=True, help="Optimisation steps.")
 @click.option("--batch-size", type=int, default=8, show_default=True)
 @click.option("--train-size", type=SIZE, default=None, help="Resolution images are brought to, HxW (default: native).")

@@ -21,7 +21,7 @@ from semiseg_tf.models.layers import PACKAGE
 class Equivariance(SemiSupervisedMethod):
     """Supervised cross-entropy + equivariance_weight x KL(T f(x) || f(T x)) on labeled + unlabeled images.
 
-    Args: equivariance_weight (1.0 here), equivariance_transforms ("hflip,rot90,rot180,rot270"):
+    Args: equivariance_weight (1.0 here), equivariance_transforms ("hflip"):
     see SemiSupervisedMethod.
     """
 

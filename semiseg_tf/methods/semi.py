@@ -89,7 +89,10 @@ class SemiSupervisedMethod(SegmentationMethod):
         unsup_weight: weight of the unsupervised loss (lambda_u).
         rampup_steps: sigmoid ramp-up length of the unlabeled-loss weights, in optimizer steps (0 = none).
         equivariance_weight: weight of the equivariance loss on labeled + unlabeled images (0 = off).
-        equivariance_transforms: candidates, one drawn per step, e.g. "hflip,rot90,rot180,rot270".
+        equivariance_transforms: candidates, one drawn per step: hflip, rot90, rot180, rot270, scale=S.
+            "hflip" by default: every natural image stays natural when mirrored, but street scenes,
+            people and indoor rooms are not rotation-invariant (on CamVid the rotations cost the small
+            classes, see BENCHMARKS.md); add "rot90,rot180,rot270" for aerial, microscopy or medical images.
         unsup_class_weights: weight hard pseudo-label losses by the supervised loss's class weights
             (off in the papers; on CamVid, confident pseudo-labels drift to road and sky, see BENCHMARKS.md).
         strong_bn_stats: let strong-view passes (fixmatch, unimatch, uda) update BatchNorm's running
@@ -101,7 +104,7 @@ class SemiSupervisedMethod(SegmentationMethod):
     part_names = ("loss_sup", "loss_unsup", "mask_ratio")
 
     def __init__(self, segmenter, unsup_weight: float = 1.0, rampup_steps: int = 0,
-                 equivariance_weight: float = 0.0, equivariance_transforms: str = "hflip,rot90,rot180,rot270",
+                 equivariance_weight: float = 0.0, equivariance_transforms: str = "hflip",
                  unsup_class_weights: bool = False, strong_bn_stats: bool = True, seed: int = 0, **kwargs):
         super().__init__(segmenter, **kwargs)
         self.unsup_weight, self.rampup_steps = float(unsup_weight), int(rampup_steps)
