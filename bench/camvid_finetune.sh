@@ -10,7 +10,9 @@
 # the same command is not bit-reproducible across CPUs, so a replicate measures run-to-run noise.
 # FRACTION=0.0625 runs the schedule at another label budget (default 1/8).
 # `equivariance-hflip` is equivariance with horizontal flips only (street scenes never show rotations),
-# `equivariance` with flips and quarter turns (the method's default before it became hflip).
+# `equivariance` with flips and quarter turns (the method's default before it became hflip),
+# `equivariance-hflipshrink` with flips and half-size views (scale=0.5), `equivariance-hflipzoom` with
+# flips and 1.5x views.
 # A file bench/logs/PAUSE holds the queue between runs (to measure speed on an idle machine).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,6 +31,10 @@ for method in supervised "${methods[@]}"; do
   case "$method" in
     equivariance-hflip) args=(--method equivariance --method-option equivariance_transforms=hflip)
       variant="${tag}hflip-ft500" ;;
+    equivariance-hflipshrink) args=(--method equivariance --method-option equivariance_transforms=hflip,scale=0.5)
+      variant="${tag}hflipshrink-ft500" ;;
+    equivariance-hflipzoom) args=(--method equivariance --method-option equivariance_transforms=hflip,scale=1.5)
+      variant="${tag}hflipzoom-ft500" ;;
     equivariance) args=(--method equivariance --method-option equivariance_transforms=hflip,rot90,rot180,rot270)
       variant="${tag}ft500" ;;
     *) args=(--method "$method"); variant="${tag}ft500" ;;
