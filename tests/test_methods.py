@@ -255,6 +255,7 @@ def test_options_are_validated_and_configured(tiny_model):
         get_method("fixmatch").from_options(tiny_model(), {"treshold": 0.9})
     config = _method(tiny_model, "unimatch", threshold=0.9, equivariance_weight=0.5).get_config()
     assert config["threshold"] == 0.9 and config["feature_dropout"] == 0.5 and config["equivariance_weight"] == 0.5
+    assert config["equivariance_transforms"] == "hflip"  # rotations are opt-in: street scenes are not rotation-invariant
 
 
 def test_pseudo_label_class_weights_follow_the_compiled_loss(tiny_model):
