@@ -27,18 +27,15 @@ if [[ ! -f "bench/results/${base}.json" ]]; then
   python bench/camvid_train.py --labeled-fraction "$fraction" --seed "$seed" ${BASE_VARIANT:+--variant "$BASE_VARIANT"} \
     > "bench/logs/${base}.log" 2>&1
 fi
+declare -A TRANSFORMS=([equivariance]=hflip,rot90,rot180,rot270 [equivariance-hflip]=hflip
+  [equivariance-hflipshrink]=hflip,scale=0.5 [equivariance-hflipzoom]=hflip,scale=1.5)
 for method in supervised "${methods[@]}"; do
-  case "$method" in
-    equivariance-hflip) args=(--method equivariance --method-option equivariance_transforms=hflip)
-      variant="${tag}hflip-ft500" ;;
-    equivariance-hflipshrink) args=(--method equivariance --method-option equivariance_transforms=hflip,scale=0.5)
-      variant="${tag}hflipshrink-ft500" ;;
-    equivariance-hflipzoom) args=(--method equivariance --method-option equivariance_transforms=hflip,scale=1.5)
-      variant="${tag}hflipzoom-ft500" ;;
-    equivariance) args=(--method equivariance --method-option equivariance_transforms=hflip,rot90,rot180,rot270)
-      variant="${tag}ft500" ;;
-    *) args=(--method "$method"); variant="${tag}ft500" ;;
-  esac
+  if [[ -n "${TRANSFORMS[$method]:-}" ]]; then  # an equivariance variant: its transforms name the run
+    args=(--method equivariance --method-option "equivariance_transforms=${TRANSFORMS[$method]}")
+    suffix="${method#equivariance}"; suffix="${suffix#-}"; variant="${tag}${suffix}${suffix:+-}ft500"
+  else
+    args=(--method "$method"); variant="${tag}ft500"
+  fi
   name="camvid-deeplabv3plus-${args[1]}-${variant}-f${fraction}-s${seed}"
   [[ -f "bench/results/${name}.json" ]] && continue
   while [[ -f bench/logs/PAUSE ]]; do sleep 10; done

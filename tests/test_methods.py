@@ -94,6 +94,9 @@ def test_transforms_invert_and_parse():
                                          "scale1.25", "scale1.25+hflip"]
     with pytest.raises(ValueError, match="unknown transform"):
         parse_transforms("hflip,shear")
+    for bad in ("hflip,scale=half", "scale=0", "scale=-1"):
+        with pytest.raises(ValueError, match="a scale is a number > 0"):
+            parse_transforms(bad)
     with pytest.raises(ValueError, match="scales"):
         ensemble_transforms("flip,0.5")
 

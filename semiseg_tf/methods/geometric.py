@@ -60,7 +60,13 @@ def parse_transforms(spec: str) -> list[Transform]:
     transforms = []
     for token in (t.strip() for t in spec.split(",") if t.strip()):
         if token.startswith("scale="):
-            transforms.append(Transform(scale=float(token[6:])))
+            try:
+                scale = float(token[6:])
+            except ValueError:
+                scale = 0.0
+            if not scale > 0:
+                raise ValueError(f"'{token}' in '{spec}': a scale is a number > 0, e.g. scale=0.5")
+            transforms.append(Transform(scale=scale))
         elif token in _GEOMETRIC:
             transforms.append(_GEOMETRIC[token])
         else:
