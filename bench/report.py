@@ -168,8 +168,27 @@ def finetune_table(results: list[dict], by_name: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
+def step_cost_table(results: list[dict]) -> str:
+    """Each semi-step-cost run as one row per method: median seconds per step and the ratio to supervised."""
+    runs = [r for r in results if r.get("task") == "semi-step-cost"]
+    if not runs:
+        return "_no results yet_"
+    blocks = []
+    for r in runs:
+        lines = [f"{r['date']}, {r.get('machine', '')}, TensorFlow {r.get('tensorflow', '?')}: `{r['command']}`", "",
+                 "| method | options | seconds per step (median) | quartiles | x supervised | trained parameters |",
+                 "|---|---|---|---|---|---|"]
+        for name, m in r["methods"].items():
+            options = ", ".join(f"{k}={v}" for k, v in m.get("options", {}).items()) or "defaults"
+            low, high = m["seconds_per_step_iqr"]
+            lines.append(f"| {name} | {options} | {m['seconds_per_step']:.2f} | {low:.2f}-{high:.2f} | "
+                         f"**{m['relative_to_supervised']:.2f}** | {m['parameters_trained'] / 1e6:.2f} M |")
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
+
+
 def speed_table(results: list[dict]) -> str:
-    tasks = ("train-speed", "predict-speed", "predict-stages", "semi-step-cost")
+    tasks = ("train-speed", "predict-speed", "predict-stages")
     rows = [r for r in results if r.get("task") in tasks]
     if not rows:
         return "_no results yet_"
@@ -189,7 +208,7 @@ def main() -> None:
     text = BENCHMARKS.read_text()
     tables = (("SEMI", semi_summary(results, by_name)), ("FINETUNE", finetune_table(results, by_name)),
               ("ACCURACY", accuracy_table(results)),
-              ("SPEED", speed_table(results)))
+              ("STEPCOST", step_cost_table(results)), ("SPEED", speed_table(results)))
     for marker, table in tables:
         text = re.sub(rf"(<!-- AUTO:{marker} -->).*?(<!-- /AUTO:{marker} -->)",
                       lambda m: f"{m.group(1)}\n{table}\n{m.group(2)}", text, flags=re.S)

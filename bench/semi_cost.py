@@ -1,12 +1,14 @@
 """Seconds per training step of every method relative to the supervised step, side by side in one run.
 
-    python bench/semi_cost.py --model deeplabv3plus --batch-size 8 --crop-size 192x256
+    python bench/semi_cost.py --model deeplabv3plus --batch-size 8 --crop-size 192x256 \
+        --variant equivariance-hflipshrink equivariance equivariance_transforms=hflip,scale=0.5
 
 Every method trains on the same in-memory batch (a labeled batch plus an unlabeled one
 `--unlabeled-ratio` times larger; supervised sees the labeled batch only), so only the step
 is timed, not decoding. After one untimed warm-up (graph tracing) per method, methods are
 timed in interleaved rounds, so drifting background load hits them all alike; the median
-step of each is reported and divided by the supervised median.
+step of each is reported and divided by the supervised median. `--variant NAME METHOD KEY=VALUE...`
+adds a method with non-default options under its own name (e.g. other equivariance transforms).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import numpy as np
 import tensorflow as tf
 from results_io import write_result
 
+from semiseg_tf.cli.options import parse_key_values
 from semiseg_tf.losses import MaskedCrossEntropy
 from semiseg_tf.methods import METHODS, get_method
 from semiseg_tf.models import build_model
@@ -38,9 +41,9 @@ class StepTimer(keras.callbacks.Callback):
         self.seconds.append(time.perf_counter() - self._started)
 
 
-def build(name: str, args) -> tuple[keras.Model, tf.data.Dataset]:
+def build(method_name: str, options: dict, args) -> tuple[keras.Model, tf.data.Dataset]:
     keras.utils.set_random_seed(args.seed)
-    method = get_method(name).from_options(build_model(args.model, args.num_classes), {})
+    method = get_method(method_name).from_options(build_model(args.model, args.num_classes), options)
     method.compile(optimizer=keras.optimizers.AdamW(1e-3), loss=MaskedCrossEntropy(),
                    jit_compile={"true": True, "false": False}[args.jit_compile])
     rng = np.random.default_rng(args.seed)
@@ -63,6 +66,9 @@ def main() -> None:
     parser.add_argument("--crop-size", default="192x256")
     parser.add_argument("--unlabeled-ratio", type=int, default=1)
     parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated; supervised is always run")
+    parser.add_argument("--variant", action="append", nargs="+", default=[],
+                        help="a method with options, timed as NAME (repeatable), e.g. "
+                             "--variant equivariance-hflipshrink equivariance equivariance_transforms=hflip,scale=0.5")
     parser.add_argument("--steps", type=int, default=5, help="timed steps per method per round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--jit-compile", default="false", choices=["true", "false"])
@@ -70,9 +76,15 @@ def main() -> None:
     parser.add_argument("--name", default="semi-step-cost", help="result file bench/results/<name>.json")
     args = parser.parse_args()
     args.crop_size = tuple(int(v) for v in args.crop_size.split("x"))
-    names = ["supervised"] + [m for m in args.methods.split(",") if m and m != "supervised"]
+    specs = {"supervised": ("supervised", {})}
+    specs |= {m: (m, {}) for m in args.methods.split(",") if m and m != "supervised"}
+    for variant in args.variant:
+        if len(variant) < 2:
+            parser.error(f"--variant {' '.join(variant)}: give NAME METHOD [KEY=VALUE ...]")
+        specs[variant[0]] = (variant[1], parse_key_values(variant[2:]))
+    names = list(specs)
 
-    built = {name: build(name, args) for name in names}
+    built = {name: build(*specs[name], args) for name in names}
     timers = {name: StepTimer() for name in names}
     for name, (method, data) in built.items():  # warm-up: tracing and optimizer variables
         started = time.perf_counter()
@@ -87,7 +99,8 @@ def main() -> None:
     methods = {}
     for name in names:
         seconds = np.asarray(timers[name].seconds)
-        methods[name] = {"seconds_per_step": round(float(np.median(seconds)), 4),
+        methods[name] = {"method": specs[name][0], "options": specs[name][1],
+                         "seconds_per_step": round(float(np.median(seconds)), 4),
                          "seconds_per_step_iqr": [round(float(q), 4) for q in np.percentile(seconds, [25, 75])],
                          "relative_to_supervised": round(float(np.median(seconds)) / supervised, 2),
                          "timed_steps": int(seconds.size),

@@ -1,0 +1,58 @@
+"""bench/camvid_finetune.sh builds each fine-tune's command and run name from the method and the environment."""
+
+import os
+import shutil
+import stat
+import subprocess
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parents[1] / "bench" / "camvid_finetune.sh"
+
+
+def _run_script(tmp_path: Path, *methods: str, existing: tuple[str, ...] = (), **env: str) -> list[list[str]]:
+    """Run a copy of the script with a `python` that only records its arguments; return the recorded calls."""
+    (tmp_path / "bench" / "results").mkdir(parents=True)
+    shutil.copy(SCRIPT, tmp_path / "bench")
+    for name in existing:
+        (tmp_path / "bench" / "results" / f"{name}.json").write_text("{}")
+    fake = tmp_path / "fakebin" / "python"
+    fake.parent.mkdir()
+    fake.write_text(f'#!/usr/bin/env bash\nprintf "%s\\n" "$@" "--END--" >> "{tmp_path}/calls"\n')
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    subprocess.run(["bash", str(tmp_path / "bench" / "camvid_finetune.sh"), *methods], check=True, timeout=60,
+                   env={**os.environ, "PATH": f"{fake.parent}:{os.environ['PATH']}", **env})
+    words = (tmp_path / "calls").read_text().split("\n")
+    calls, current = [], []
+    for word in words[:-1]:
+        if word == "--END--":
+            calls.append(current)
+            current = []
+        else:
+            current.append(word)
+    return calls
+
+
+def _option(call: list[str], flag: str) -> str:
+    return call[call.index(flag) + 1]
+
+
+def test_trains_the_missing_base_then_the_control_and_each_variant_from_it(tmp_path):
+    calls = _run_script(tmp_path, "equivariance-hflipshrink", "meanteacher", SEED="2", FRACTION="0.25",
+                        BASE_VARIANT="r2")
+    base = "camvid-deeplabv3plus-supervised-r2-f0.25-s2"
+    assert calls[0] == ["bench/camvid_train.py", "--labeled-fraction", "0.25", "--seed", "2", "--variant", "r2"]
+    control, equivariance, meanteacher = calls[1:]
+    assert [_option(c, "--method") for c in calls[1:]] == ["supervised", "equivariance", "meanteacher"]
+    assert all(_option(c, "--init-from") == base and _option(c, "--steps") == "500" for c in calls[1:])
+    assert _option(equivariance, "--method-option") == "equivariance_transforms=hflip,scale=0.5"
+    assert [_option(c, "--variant") for c in calls[1:]] == ["r2-ft500", "r2-hflipshrink-ft500", "r2-ft500"]
+    assert "--method-option" not in control and "--method-option" not in meanteacher
+
+
+def test_finished_runs_are_skipped(tmp_path):
+    existing = ("camvid-deeplabv3plus-supervised-f0.125-s0", "camvid-deeplabv3plus-supervised-ft500-f0.125-s0",
+                "camvid-deeplabv3plus-equivariance-hflip-ft500-f0.125-s0")
+    calls = _run_script(tmp_path, "equivariance-hflip", "equivariance", existing=existing)
+    assert len(calls) == 1  # only the rotations variant is left
+    assert _option(calls[0], "--method-option") == "equivariance_transforms=hflip,rot90,rot180,rot270"
+    assert _option(calls[0], "--variant") == "ft500"
