@@ -55,11 +55,13 @@ def test_without_a_same_steps_reference_the_ratios_stay_empty():
 def test_step_cost_rows_name_each_variant_with_its_options():
     timing = {"seconds_per_step_iqr": [1.0, 1.2], "timed_steps": 6, "parameters_trained": 4_000_000}
     cost = {"task": "semi-step-cost", "date": "2026-12-01", "command": "python bench/semi_cost.py", "methods": {
-        "supervised": {"method": "supervised", "options": {}, "seconds_per_step": 1.1,
+        "supervised": {"method": "supervised", "options": {}, "seconds_per_step": 1.1, "seconds_per_step_median": 1.1,
                        "relative_to_supervised": 1.0, **timing},
         "equivariance-hflipshrink": {"method": "equivariance", "options": {"equivariance_transforms": "hflip,scale=0.5"},
-                                     "seconds_per_step": 2.2, "relative_to_supervised": 2.0, **timing}}}
+                                     "seconds_per_step": 2.2, "seconds_per_step_median": 1.5,
+                                     "relative_to_supervised": 2.0, **timing}}}
     table = report.step_cost_table([cost])
     assert _row(table, "equivariance-hflipshrink") == [
-        "equivariance-hflipshrink", "equivariance_transforms=hflip,scale=0.5", "2.20", "1.00-1.20", "**2.00**", "4.00 M"]
+        "equivariance-hflipshrink", "equivariance_transforms=hflip,scale=0.5", "2.20", "1.50", "1.00-1.20", "**2.00**",
+        "4.00 M"]
     assert _row(table, "supervised")[1] == "defaults"
