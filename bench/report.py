@@ -82,13 +82,14 @@ def semi_summary(results: list[dict], by_name: dict[str, dict]) -> str:
     cells: dict = {}
     for r in rows:
         cells.setdefault((_row_label(r), r["labeled_fraction"]), []).append(r)
-    controls = {r["init_from"]: r for r in rows if "init_from" in r and r["supervision"] == "full"}
+    controls = {(r["init_from"], r["steps"]): r for r in rows if "init_from" in r and r["supervision"] == "full"}
     scratch = cells.get(("supervised", 0.125), [])
 
     def supervised_only(r: dict) -> float | None:
         """Supervised-only at 1/8 with r's labeled subset and number of steps."""
         if "init_from" in r:
-            return controls[r["init_from"]]["miou"] if r["init_from"] in controls else None
+            control = controls.get((r["init_from"], r["steps"]))
+            return control["miou"] if control else None
         return _mean([b["miou"] for b in scratch if b["seed"] == r["seed"] and b["steps"] == r["steps"]])
 
     head = ("| method | " + " | ".join(f"{f:g}" for f in fractions)
@@ -133,20 +134,21 @@ def semi_summary(results: list[dict], by_name: dict[str, dict]) -> str:
 
 
 def finetune_table(results: list[dict], by_name: dict[str, dict]) -> str:
-    """Fine-tunes paired with the run they started from: one row per starting run, the control and each
-    method as val mIoU and its difference to the control; the last row averages those differences."""
+    """Fine-tunes paired with the run they started from: one row per starting run and fine-tune length,
+    the control and each method as val mIoU and its difference to the control of the same length; the
+    last row averages those differences."""
     tunes = [r for r in results if r.get("init_from") in by_name and r.get("task", "").startswith("camvid")]
     if not tunes:
         return "_no fine-tunes yet_"
-    starts: dict[str, dict[str, dict]] = {}
+    starts: dict[tuple[str, int], dict[str, dict]] = {}
     for r in tunes:
-        starts.setdefault(r["init_from"], {})[_finetune_label(r)] = r
+        starts.setdefault((r["init_from"], r["steps"]), {})[_finetune_label(r)] = r
     control = "control (supervised)"
     methods = [control] + sorted({m for runs in starts.values() for m in runs} - {control})
-    head = "| labels | seed | started from (val mIoU) | " + " | ".join(methods) + " |"
+    head = "| labels | seed | started from (val mIoU) | steps | " + " | ".join(methods) + " |"
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     deltas: dict[str, list[float]] = {}
-    for start, runs in sorted(starts.items(), key=lambda kv: (by_name[kv[0]]["labeled_fraction"], kv[0])):
+    for (start, steps), runs in sorted(starts.items(), key=lambda kv: (by_name[kv[0][0]]["labeled_fraction"], kv[0])):
         first = by_name[start]
         cells = []
         for m in methods:
@@ -161,8 +163,8 @@ def finetune_table(results: list[dict], by_name: dict[str, dict]) -> str:
                 cell += f" ({delta:+.1f})"
             cells.append(cell + f", {r['train_seconds'] / 60:.0f} min")
         lines.append(f"| {first['labeled_fraction']:g} | {first['seed']} | `{start}` ({100 * first['miou']:.1f}) | "
-                     + " | ".join(cells) + " |")
-    lines.append("| | | mean difference to the control (starting runs) | - | "
+                     f"+{steps} | " + " | ".join(cells) + " |")
+    lines.append("| | | mean difference to the control (starting runs) | | - | "
                  + " | ".join(f"{sum(d) / len(d):+.1f} ({len(d)})" if (d := deltas.get(m)) else "-"
                               for m in methods[1:]) + " |")
     return "\n".join(lines)

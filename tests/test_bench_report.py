@@ -65,3 +65,25 @@ def test_step_cost_rows_name_each_variant_with_its_options():
         "equivariance-hflipshrink", "equivariance_transforms=hflip,scale=0.5", "2.20", "1.50", "1.00-1.20", "**2.00**",
         "4.00 M"]
     assert _row(table, "supervised")[1] == "defaults"
+
+
+def test_longer_fine_tunes_are_paired_with_the_control_of_their_own_length():
+    by_name = _results()
+    by_name["ctrl-long"] = _run("ctrl-long", "supervised-ft1000", 0.125, 0.56, steps=1000, init_from="base",
+                                init_train_seconds=600.0)
+    by_name["semi-long"] = _run("semi-long", "equivariance-ft1000", 0.125, 0.57, steps=1000, init_from="base",
+                                init_train_seconds=600.0)
+    by_name["full-long"] = _run("full-long", "supervised-ft1000", 1.0, 0.62, steps=1000, init_from="full",
+                                init_train_seconds=600.0)
+    for r in (by_name["ctrl-long"], by_name["semi-long"], by_name["full-long"]):
+        del r["name"]
+    results = list(by_name.values())
+    table = report.finetune_table(results, by_name)
+    rows = [line for line in table.splitlines() if line.startswith("| 0.125 |")]
+    assert len(rows) == 2
+    cells = {row.split("|")[4].strip(): [c.strip() for c in row.strip("|").split("|")] for row in rows}
+    assert cells["+500"][4:6] == ["54.0, 10 min", "58.0 (+4.0), 10 min"]
+    assert cells["+1000"][4:6] == ["56.0, 10 min", "57.0 (+1.0), 10 min"]
+    # the summary's "supervised-only" for the long fine-tune is the long control, not the 500-step one
+    summary = report.semi_summary(results, by_name)
+    assert _row(summary, "equivariance, +1000 steps from supervised")[3].startswith("56.0")
