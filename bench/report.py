@@ -171,7 +171,7 @@ def finetune_table(results: list[dict], by_name: dict[str, dict]) -> str:
 
 
 def step_cost_table(results: list[dict]) -> str:
-    """Each semi-step-cost run as one row per method: median seconds per step and the ratio to supervised."""
+    """Each semi-step-cost run as one row per method: mean seconds per step and the ratio to supervised."""
     runs = [r for r in results if r.get("task") == "semi-step-cost"]
     if not runs:
         return "_no results yet_"
