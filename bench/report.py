@@ -181,10 +181,10 @@ def step_cost_table(results: list[dict]) -> str:
                  "| method | options | seconds per step (mean) | median | quartiles | x supervised (means) "
                  "| trained parameters |", "|---|---|---|---|---|---|---|"]
         for name, m in r["methods"].items():
-            options = ", ".join(f"{k}={v}" for k, v in m.get("options", {}).items()) or "defaults"
+            options = ", ".join(f"{k}={v}" for k, v in m["options"].items()) or "defaults"
             low, high = m["seconds_per_step_iqr"]
-            median = f"{m['seconds_per_step_median']:.2f}" if "seconds_per_step_median" in m else "-"
-            lines.append(f"| {name} | {options} | {m['seconds_per_step']:.2f} | {median} | {low:.2f}-{high:.2f} | "
+            lines.append(f"| {name} | {options} | {m['seconds_per_step']:.2f} | {m['seconds_per_step_median']:.2f} | "
+                         f"{low:.2f}-{high:.2f} | "
                          f"**{m['relative_to_supervised']:.2f}** | {m['parameters_trained'] / 1e6:.2f} M |")
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)

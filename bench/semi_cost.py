@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import time
 
+import click
 import keras
 import numpy as np
 import tensorflow as tf
@@ -60,6 +61,24 @@ def build(method_name: str, options: dict, args) -> tuple[keras.Model, tf.data.D
     return method, data.repeat()
 
 
+def method_specs(methods: str, variants: list[list[str]]) -> dict[str, tuple[str, dict]]:
+    """Timed name -> (method, options): supervised, each of `methods`, then each `NAME METHOD KEY=VALUE...`."""
+    specs = {"supervised": ("supervised", {})}
+    specs |= {m: (m, {}) for m in methods.split(",") if m and m != "supervised"}
+    for variant in variants:
+        if len(variant) < 2:
+            raise ValueError(f"--variant {' '.join(variant)}: give NAME METHOD [KEY=VALUE ...]")
+        name, method = variant[:2]
+        if name in specs:
+            raise ValueError(f"--variant {name}: that name is already timed; give the variant its own name")
+        try:
+            options = parse_key_values(variant[2:])
+        except click.BadParameter as error:
+            raise ValueError(f"--variant {name}: {error.message}") from None
+        specs[name] = (method, options)
+    return specs
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="deeplabv3plus")
@@ -78,15 +97,16 @@ def main() -> None:
     parser.add_argument("--name", default="semi-step-cost", help="result file bench/results/<name>.json")
     args = parser.parse_args()
     args.crop_size = tuple(int(v) for v in args.crop_size.split("x"))
-    specs = {"supervised": ("supervised", {})}
-    specs |= {m: (m, {}) for m in args.methods.split(",") if m and m != "supervised"}
-    for variant in args.variant:
-        if len(variant) < 2:
-            parser.error(f"--variant {' '.join(variant)}: give NAME METHOD [KEY=VALUE ...]")
-        specs[variant[0]] = (variant[1], parse_key_values(variant[2:]))
+    try:
+        specs = method_specs(args.methods, args.variant)
+    except ValueError as error:
+        parser.error(str(error))
     names = list(specs)
 
-    built = {name: build(*specs[name], args) for name in names}
+    try:  # unknown methods and options fail here, before minutes of tracing
+        built = {name: build(*specs[name], args) for name in names}
+    except ValueError as error:
+        parser.error(f"{error} (check --methods and --variant)")
     timers = {name: StepTimer() for name in names}
     for name, (method, data) in built.items():  # warm-up: tracing and optimizer variables
         started = time.perf_counter()

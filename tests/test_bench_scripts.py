@@ -1,12 +1,19 @@
-"""bench/camvid_finetune.sh builds each fine-tune's command and run name from the method and the environment."""
+"""Bench scripts build the right runs from their arguments: camvid_finetune.sh's commands, semi_cost's variants."""
 
 import os
 import shutil
 import stat
 import subprocess
+import sys
 from pathlib import Path
 
-SCRIPT = Path(__file__).resolve().parents[1] / "bench" / "camvid_finetune.sh"
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+SCRIPT = BENCH / "camvid_finetune.sh"
+sys.path.insert(0, str(BENCH))
+
+import semi_cost  # noqa: E402  (bench/ is a folder of scripts, not a package)
 
 
 def _run_script(tmp_path: Path, *methods: str, existing: tuple[str, ...] = (), **env: str) -> list[list[str]]:
@@ -56,3 +63,14 @@ def test_finished_runs_are_skipped(tmp_path):
     assert len(calls) == 1  # only the rotations variant is left
     assert _option(calls[0], "--method-option") == "equivariance_transforms=hflip,rot90,rot180,rot270"
     assert _option(calls[0], "--variant") == "ft500"
+
+
+def test_step_cost_variants_are_timed_under_their_own_names_with_their_options():
+    specs = semi_cost.method_specs("fixmatch", [["equivariance-hflipshrink", "equivariance",
+                                                  "equivariance_transforms=hflip,scale=0.5"]])
+    assert specs == {"supervised": ("supervised", {}), "fixmatch": ("fixmatch", {}),
+                     "equivariance-hflipshrink": ("equivariance", {"equivariance_transforms": "hflip,scale=0.5"})}
+    for bad, message in ((["lonely"], "give NAME METHOD"), (["fixmatch", "uda"], "already timed"),
+                         (["x", "uda", "tsa"], "expected KEY=VALUE")):
+        with pytest.raises(ValueError, match=message):
+            semi_cost.method_specs("fixmatch", [bad])

@@ -64,7 +64,7 @@ def parse_transforms(spec: str) -> list[Transform]:
                 scale = float(token[6:])
             except ValueError:
                 scale = 0.0
-            if not scale > 0:
+            if not 0 < scale < float("inf"):
                 raise ValueError(f"'{token}' in '{spec}': a scale is a number > 0, e.g. scale=0.5")
             transforms.append(Transform(scale=scale))
         elif token in _GEOMETRIC:
