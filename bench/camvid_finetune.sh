@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Semi-supervised fine-tuning on CamVid: each method continues the supervised-only 1/8 run
-# (`--init-from`) for 500 steps at learning rate 5e-4, next to a supervised control that does the
+# (`--init-from`) for 500 steps (STEPS) at learning rate 5e-4, next to a supervised control that does the
 # same 500 steps on the masks alone. From scratch every method lost to supervised-only (confident
 # wrong pseudo-labels on thin classes early in training); starting from the supervised model is the
 # schedule where they stopped losing. Runs are skipped once their bench/results file exists and
@@ -9,6 +9,8 @@
 # BASE_VARIANT=r2 repeats it from a second supervised run of the same seed (named by that variant):
 # the same command is not bit-reproducible across CPUs, so a replicate measures run-to-run noise.
 # FRACTION=0.0625 runs the schedule at another label budget (default 1/8).
+# STEPS=1000 fine-tunes longer (default 500; runs are named ft<STEPS>, and the report pairs each with
+# the control of its own length).
 # `equivariance-hflip` is equivariance with horizontal flips only (street scenes never show rotations),
 # `equivariance` with flips and quarter turns (the method's default before it became hflip),
 # `equivariance-hflipshrink` with flips and half-size views (scale=0.5), `equivariance-hflipzoom` with
@@ -19,6 +21,7 @@ cd "$(dirname "$0")/.."
 mkdir -p bench/logs
 seed="${SEED:-0}"
 fraction="${FRACTION:-0.125}"
+steps="${STEPS:-500}"
 methods=("${@:-fixmatch unimatch uda meanteacher cps equivariance}")
 read -r -a methods <<< "${methods[*]}"
 tag="${BASE_VARIANT:+${BASE_VARIANT}-}"
@@ -32,13 +35,13 @@ declare -A TRANSFORMS=([equivariance]=hflip,rot90,rot180,rot270 [equivariance-hf
 for method in supervised "${methods[@]}"; do
   if [[ -n "${TRANSFORMS[$method]:-}" ]]; then  # an equivariance variant: its transforms name the run
     args=(--method equivariance --method-option "equivariance_transforms=${TRANSFORMS[$method]}")
-    suffix="${method#equivariance}"; suffix="${suffix#-}"; variant="${tag}${suffix}${suffix:+-}ft500"
+    suffix="${method#equivariance}"; suffix="${suffix#-}"; variant="${tag}${suffix}${suffix:+-}ft${steps}"
   else
-    args=(--method "$method"); variant="${tag}ft500"
+    args=(--method "$method"); variant="${tag}ft${steps}"
   fi
   name="camvid-deeplabv3plus-${args[1]}-${variant}-f${fraction}-s${seed}"
   [[ -f "bench/results/${name}.json" ]] && continue
   while [[ -f bench/logs/PAUSE ]]; do sleep 10; done
   python bench/camvid_train.py "${args[@]}" --labeled-fraction "$fraction" --seed "$seed" \
-    --init-from "$base" --steps 500 --learning-rate 5e-4 --variant "$variant" > "bench/logs/${name}.log" 2>&1
+    --init-from "$base" --steps "$steps" --learning-rate 5e-4 --variant "$variant" > "bench/logs/${name}.log" 2>&1
 done

@@ -74,3 +74,10 @@ def test_step_cost_variants_are_timed_under_their_own_names_with_their_options()
                          (["x", "uda", "tsa"], "expected KEY=VALUE")):
         with pytest.raises(ValueError, match=message):
             semi_cost.method_specs("fixmatch", [bad])
+
+
+def test_longer_fine_tunes_are_named_by_their_steps(tmp_path):
+    calls = _run_script(tmp_path, "equivariance-hflip", existing=("camvid-deeplabv3plus-supervised-f0.125-s3",),
+                        SEED="3", STEPS="1000")
+    assert [_option(c, "--steps") for c in calls] == ["1000", "1000"]
+    assert [_option(c, "--variant") for c in calls] == ["ft1000", "hflip-ft1000"]
