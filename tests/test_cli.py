@@ -110,10 +110,11 @@ def test_equivariance_flags_are_method_options(shapes_data, tmp_path):
     run_dir = tmp_path / "eq"
     result = invoke("train", "--data", shapes_data, "--model", "unet-tiny", "--method", "fixmatch", "--steps", 2,
                     "--batch-size", 2, "--labeled-fraction", 0.5, "--equivariance-weight", 0.5,
-                    "--equivariance-transforms", "hflip", "--no-eval", "--out", run_dir)
+                    "--equivariance-transforms", "hflip", "--seed", 4, "--no-eval", "--out", run_dir)
     assert result.exit_code == 0, result.output
     stored = json.loads((run_dir / "config.json").read_text())
     assert stored["train"]["method_options"] == {"equivariance_weight": 0.5, "equivariance_transforms": "hflip"}
+    assert stored["method"]["seed"] == 4  # the run's seed reaches the method's own draws
     result = invoke("train", "--equivariance-weight", 0.5, "--method-option", "equivariance_weight=1",
                     "--out", tmp_path / "clash")
     assert result.exit_code == 2 and "contradicts --method-option equivariance_weight=1" in result.output

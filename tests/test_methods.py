@@ -187,6 +187,14 @@ def test_run_length_options_default_to_the_run_steps(tiny_model):
     assert uda.from_options(tiny_model("unet-tiny", 5), {}).method_config()["tsa_steps"] == 0
 
 
+def test_the_run_seed_seeds_the_method_unless_an_option_does(tiny_model):
+    """Runs of different --seed draw different strong views and CutMix boxes; the config records the seed."""
+    fixmatch = get_method("fixmatch")
+    assert fixmatch.from_options(tiny_model("unet-tiny", 5), {}, seed=3).method_config()["seed"] == 3
+    assert fixmatch.from_options(tiny_model("unet-tiny", 5), {"seed": 7}, seed=3).seed == 7
+    assert get_method("supervised").from_options(tiny_model("unet-tiny", 5), {}, seed=3).method_config() == {}
+
+
 def test_mean_teacher_follows_the_student_by_ema(tiny_model):
     method = _method(tiny_model, "meanteacher", ema_decay=0.99)
     for teacher, student in zip(method.teacher.weights, method.segmenter.weights):

@@ -28,11 +28,13 @@ class SegmentationMethod(keras.Model):
     run_length_options: tuple[str, ...] = ()  # options whose 0 means "the run's number of steps"
 
     @classmethod
-    def from_options(cls, segmenter: keras.Model, options: dict, run_steps: int | None = None
-                     ) -> "SegmentationMethod":
+    def from_options(cls, segmenter: keras.Model, options: dict, run_steps: int | None = None,
+                     seed: int | None = None) -> "SegmentationMethod":
         """Build from CLI/config options, rejecting unknown names with the valid ones.
 
-        `run_steps` fills the `run_length_options` left at 0 (so the saved config shows the value used).
+        `run_steps` fills the `run_length_options` left at 0 (so the saved config shows the value used);
+        `seed` (the run's) seeds the method's own draws (strong views, CutMix boxes) unless an option
+        does, so runs of different seeds do not share them.
         """
         valid = cls.option_names()
         unknown = sorted(set(options) - valid)
@@ -40,6 +42,8 @@ class SegmentationMethod(keras.Model):
             raise ValueError(f"unknown options {unknown} for method {cls.__name__}; valid: {sorted(valid)}")
         if run_steps:
             options = {**options, **{name: run_steps for name in cls.run_length_options if not options.get(name)}}
+        if seed is not None and "seed" in valid:
+            options = {"seed": seed, **options}
         return cls(segmenter, **options)
 
     @classmethod

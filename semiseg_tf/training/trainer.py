@@ -217,7 +217,8 @@ def build_training(config: TrainConfig, dataset: SegmentationDataset, labeled_sa
                                                **config.model_overrides))
     if config.init_from and initialise:
         initialise_from(segmenter, config.init_from)
-    method = get_method(config.method).from_options(segmenter, config.method_options, run_steps=config.steps)
+    method = get_method(config.method).from_options(segmenter, config.method_options, run_steps=config.steps,
+                                                      seed=config.seed)
     schedule = learning_rate_schedule(config.schedule, config.learning_rate, config.steps, config.warmup_steps)
     loss = MaskedCrossEntropy(dataset.classes.ignore_index,
                               class_weights(dataset, labeled_samples, config.class_weighting))
