@@ -170,6 +170,43 @@ def finetune_table(results: list[dict], by_name: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
+def class_gap_table(results: list[dict], by_name: dict[str, dict], min_runs: int = 3) -> str:
+    """Where the gap to full supervision is, class by class: every fine-tuned recipe at 1/8 with at least
+    `min_runs` starting runs, beside those runs' controls and full supervision of the same steps in all
+    (means over runs; cells: recipe / controls)."""
+    camvid = [r for r in results if r.get("task", "").startswith("camvid") and "miou" in r]
+    full: dict[int, list[dict]] = {}
+    for r in camvid:
+        if r["labeled_fraction"] == 1 and r["supervision"] == "full":
+            full.setdefault(_total_steps(r, by_name), []).append(r)
+    controls = {(r["init_from"], r["steps"]): r for r in camvid if r.get("init_from") and r["supervision"] == "full"}
+    recipes: dict[tuple[str, int], list[dict]] = {}
+    for r in camvid:
+        if r.get("init_from") in by_name and r["labeled_fraction"] == 0.125 and r["supervision"] == "semi":
+            recipes.setdefault((_finetune_label(r), _total_steps(r, by_name)), []).append(r)
+    columns = [(label, steps, runs, [controls[(r["init_from"], r["steps"])] for r in runs])
+               for (label, steps), runs in sorted(recipes.items())
+               if len(runs) >= min_runs and steps in full
+               and all((r["init_from"], r["steps"]) in controls for r in runs)]
+    if not columns:
+        return f"_no fine-tuned recipe at 1/8 has {min_runs} runs with controls and full supervision yet_"
+    all_steps = sorted({steps for _, steps, _, _ in columns})
+    head = ("| class | " + " | ".join(f"full supervision, {s} steps ({len(full[s])} run{'s' * (len(full[s]) > 1)})"
+                                      for s in all_steps)
+            + " | " + " | ".join(f"{label} / controls ({len(runs)} subsets, {steps} steps)"
+                                  for label, steps, runs, _ in columns) + " |")
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+
+    def mean(runs: list[dict], key: str | None) -> str:
+        return f"{100 * _mean([r['miou'] if key is None else r['per_class_iou'][key] for r in runs]):.1f}"
+
+    for key in [*columns[0][2][0]["per_class_iou"], None]:
+        cells = [mean(full[s], key) for s in all_steps]
+        cells += [f"{mean(runs, key)} / {mean(ctrl, key)}" for _, _, runs, ctrl in columns]
+        lines.append(f"| {key or '**mIoU**'} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def step_cost_table(results: list[dict]) -> str:
     """Each semi-step-cost run as one row per method: mean seconds per step and the ratio to supervised."""
     runs = [r for r in results if r.get("task") == "semi-step-cost"]
@@ -210,6 +247,7 @@ def main() -> None:
     results = list(by_name.values())
     text = BENCHMARKS.read_text()
     tables = (("SEMI", semi_summary(results, by_name)), ("FINETUNE", finetune_table(results, by_name)),
+              ("CLASSGAP", class_gap_table(results, by_name)),
               ("ACCURACY", accuracy_table(results)),
               ("STEPCOST", step_cost_table(results)), ("SPEED", speed_table(results)))
     for marker, table in tables:

@@ -87,3 +87,23 @@ def test_longer_fine_tunes_are_paired_with_the_control_of_their_own_length():
     # the summary's "supervised-only" for the long fine-tune is the long control, not the 500-step one
     summary = report.semi_summary(results, by_name)
     assert _row(summary, "equivariance, +1000 steps from supervised")[3].startswith("56.0")
+
+
+def test_class_gap_averages_each_recipe_and_its_own_controls_per_class():
+    iou = lambda a, b: {"Road": a, "Pole": b}  # noqa: E731
+    runs = {"full": _run("full", "supervised", 1.0, 0.60, per_class_iou=iou(0.9, 0.3))}
+    for seed, (ctrl, semi) in enumerate([(0.50, 0.52), (0.54, 0.58), (0.56, 0.60)]):
+        runs[f"base{seed}"] = _run("b", "supervised", 0.125, 0.48, seed=seed, steps=1000)
+        runs[f"ctrl{seed}"] = _run("c", "supervised-ft500", 0.125, ctrl, seed=seed, steps=500,
+                                   init_from=f"base{seed}", per_class_iou=iou(ctrl, 0.1))
+        runs[f"semi{seed}"] = _run("s", "equivariance-ft500", 0.125, semi, seed=seed, steps=500,
+                                   init_from=f"base{seed}", per_class_iou=iou(semi, 0.2))
+    for r in runs.values():
+        del r["name"]
+    table = report.class_gap_table(list(runs.values()), runs)
+    assert "equivariance / controls (3 subsets, 1500 steps)" in table
+    assert _row(table, "Road") == ["Road", "90.0", "56.7 / 53.3"]
+    assert _row(table, "Pole") == ["Pole", "30.0", "20.0 / 10.0"]
+    assert _row(table, "**mIoU**") == ["**mIoU**", "60.0", "56.7 / 53.3"]
+    del runs["ctrl2"]  # a recipe whose runs lack a control is left out rather than compared unevenly
+    assert "no fine-tuned recipe" in report.class_gap_table(list(runs.values()), runs)
