@@ -47,6 +47,8 @@ def main() -> None:
     columns = {f"train split ({len(train)} images)": coverage(train)}
     for run in args.runs:
         run_dir = Path(run) if Path(run).is_dir() else ROOT / "runs" / "bench" / run
+        if not (run_dir / "labeled.txt").is_file():
+            parser.error(f"{run_dir / 'labeled.txt'} not found: name a run directory written by `semiseg-tf train`")
         labeled = (run_dir / "labeled.txt").read_text().split()
         columns[f"{run_dir.name} ({len(labeled)})"] = coverage(class_counts(dataset, labeled))
     print("images containing each class / its share of labeled pixels (per mille)\n")
