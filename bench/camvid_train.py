@@ -11,14 +11,13 @@ import argparse
 import json
 from pathlib import Path
 
-from results_io import write_result
+from results_io import CAMVID, RESULTS, write_result
 
 from semiseg_tf.cli.options import parse_key_values
 from semiseg_tf.evaluation import evaluate
 from semiseg_tf.loading import load_segmenter
 from semiseg_tf.training import TrainConfig, train
 
-CAMVID = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "camvid"
 
 
 def pseudo_label_settings(folder: str) -> dict:
@@ -30,7 +29,7 @@ def pseudo_label_settings(folder: str) -> dict:
 def run_seconds(run: str) -> float:
     """Training time of a run under runs/bench/ (a teacher, or the run a fine-tune starts from):
     its result file, else its run directory's timing."""
-    result = Path(__file__).resolve().parent / "results" / f"{run}.json"
+    result = RESULTS / f"{run}.json"
     if result.is_file():
         return json.loads(result.read_text())["train_seconds"]
     return json.loads((Path("runs/bench") / run / "timing.json").read_text())["train_seconds"]

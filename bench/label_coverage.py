@@ -15,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
+from results_io import CAMVID, ROOT
+
 from semiseg_tf.data import SegmentationDataset, read_mask
 
-ROOT = Path(__file__).resolve().parents[1]
-CAMVID = ROOT.parent / "shared" / "data" / "camvid"
 
 
 def class_counts(dataset: SegmentationDataset, stems: list[str]) -> np.ndarray:
@@ -47,9 +47,12 @@ def main() -> None:
     columns = {f"train split ({len(train)} images)": coverage(train)}
     for run in args.runs:
         run_dir = Path(run) if Path(run).is_dir() else ROOT / "runs" / "bench" / run
-        if not (run_dir / "labeled.txt").is_file():
-            parser.error(f"{run_dir / 'labeled.txt'} not found: name a run directory written by `semiseg-tf train`")
-        labeled = (run_dir / "labeled.txt").read_text().split()
+        listing = run_dir / "labeled.txt"
+        if not listing.is_file():
+            parser.error(f"{listing} not found: name a run directory written by `semiseg-tf train`")
+        labeled = listing.read_text().split()
+        if not labeled:
+            parser.error(f"{listing} lists no images: the run trained without masks, nothing to count")
         columns[f"{run_dir.name} ({len(labeled)})"] = coverage(class_counts(dataset, labeled))
     print("images containing each class / its share of labeled pixels (per mille)\n")
     print("| class | " + " | ".join(columns) + " |\n|" + "---|" * (len(columns) + 1))

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from results_io import write_result
+from results_io import CAMVID, write_result
 
 from semiseg_tf.data import SegmentationDataset, read_image
 from semiseg_tf.export import check_parity, export_onnx, export_savedmodel, quantize_int8
@@ -35,7 +35,6 @@ from semiseg_tf.inference.resize import resize_image
 from semiseg_tf.loading import load_segmenter
 from semiseg_tf.metrics import confusion_matrix, scores
 
-CAMVID = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "camvid"
 DEFAULT_MODEL = Path("runs/bench/camvid-deeplabv3plus-supervised-f1-s0")
 CLI = [sys.executable, "-c", "from semiseg_tf.cli.main import cli; cli()"]
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from results_io import write_result
+from results_io import CAMVID, write_result
 
 from semiseg_tf.data import SegmentationDataset, read_image
 from semiseg_tf.data.imageio import write_png
@@ -35,7 +35,6 @@ from semiseg_tf.inference import onnx_runner
 from semiseg_tf.inference.resize import resize_image
 from semiseg_tf.loading import load_segmenter
 
-CAMVID = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "camvid"
 
 
 def _loaded(image: Image.Image) -> Image.Image:

@@ -20,14 +20,13 @@ from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
-from results_io import write_result
+from results_io import CAMVID, write_result
 
 from PIL import Image
 
 from semiseg_tf.data import SegmentationDataset, eval_dataset, read_mask
 from semiseg_tf.loading import load_segmenter
 
-CAMVID = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "camvid"
 
 
 def score_run(run: Path, dataset: SegmentationDataset, threshold: float):

@@ -66,23 +66,34 @@ def _mean(values: list[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
 
+def _full_supervision(rows: list[dict], by_name: dict[str, dict]) -> dict[int, list[dict]]:
+    """Full-supervision runs (from scratch or continued) by their optimisation steps in all."""
+    full: dict[int, list[dict]] = {}
+    for r in rows:
+        if r["labeled_fraction"] == 1 and r["supervision"] == "full":
+            full.setdefault(_total_steps(r, by_name), []).append(r)
+    return full
+
+
+def _controls(rows: list[dict]) -> dict[tuple[str, int], dict]:
+    """Supervised fine-tunes by (the run they continued, their steps): the control of any fine-tune."""
+    return {(r["init_from"], r["steps"]): r for r in rows if r.get("init_from") and r["supervision"] == "full"}
+
+
 def semi_summary(results: list[dict], by_name: dict[str, dict]) -> str:
     """Methods x label fractions (mean val mIoU over runs), then at 1/8 the share of full supervision and
     the gap closed, each against runs with the same number of optimisation steps in all: full supervision
     of that many steps, and supervised-only at 1/8 on the same labeled subsets (for a fine-tune, the
     supervised control that continued the same starting run)."""
     rows = [r for r in results if r.get("task", "").startswith("camvid") and "miou" in r]
-    full: dict[int, list[float]] = {}  # steps in all -> full-supervision runs (from scratch or continued)
-    for r in rows:
-        if r["labeled_fraction"] == 1 and r["supervision"] == "full":
-            full.setdefault(_total_steps(r, by_name), []).append(r["miou"])
+    full = {steps: [r["miou"] for r in runs] for steps, runs in _full_supervision(rows, by_name).items()}
     if not full or not any(r["supervision"] == "semi" for r in rows):
         return "_no semi-supervised results yet_"
     fractions = sorted({r["labeled_fraction"] for r in rows if r["labeled_fraction"] < 1})
     cells: dict = {}
     for r in rows:
         cells.setdefault((_row_label(r), r["labeled_fraction"]), []).append(r)
-    controls = {(r["init_from"], r["steps"]): r for r in rows if "init_from" in r and r["supervision"] == "full"}
+    controls = _controls(rows)
     scratch = cells.get(("supervised", 0.125), [])
 
     def supervised_only(r: dict) -> float | None:
@@ -175,11 +186,7 @@ def class_gap_table(results: list[dict], by_name: dict[str, dict], min_runs: int
     `min_runs` starting runs, beside those runs' controls and full supervision of the same steps in all
     (means over runs; cells: recipe / controls)."""
     camvid = [r for r in results if r.get("task", "").startswith("camvid") and "miou" in r]
-    full: dict[int, list[dict]] = {}
-    for r in camvid:
-        if r["labeled_fraction"] == 1 and r["supervision"] == "full":
-            full.setdefault(_total_steps(r, by_name), []).append(r)
-    controls = {(r["init_from"], r["steps"]): r for r in camvid if r.get("init_from") and r["supervision"] == "full"}
+    full, controls = _full_supervision(camvid, by_name), _controls(camvid)
     recipes: dict[tuple[str, int], list[dict]] = {}
     for r in camvid:
         if r.get("init_from") in by_name and r["labeled_fraction"] == 0.125 and r["supervision"] == "semi":

@@ -1,4 +1,4 @@
-"""The bench/results/*.json format shared by every benchmark (one file per result)."""
+"""The bench/results/*.json format shared by every benchmark (one file per result), and where they read CamVid."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
 ROOT = RESULTS.parents[1]
+CAMVID = ROOT.parent / "shared" / "data" / "camvid"  # see ../shared/data/README
 REQUIRED = ("task", "dataset", "split", "model", "method", "supervision", "labeled_fraction", "seed",
             "miou", "per_class_iou", "train_seconds", "steps", "command", "date")
 

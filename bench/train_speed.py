@@ -13,15 +13,13 @@ import time
 from pathlib import Path
 
 import keras
-import numpy as np
 import tensorflow as tf
-from results_io import write_result
+from results_io import CAMVID, write_result
 
 from semiseg_tf.data import SegmentationDataset, make_shapes_dataset, train_dataset
 from semiseg_tf.losses import MaskedCrossEntropy
 from semiseg_tf.models import build_model
 
-CAMVID = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "camvid"
 
 
 def forward_flops(model: keras.Model, size: tuple[int, int]) -> int:

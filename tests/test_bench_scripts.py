@@ -81,3 +81,28 @@ def test_longer_fine_tunes_are_named_by_their_steps(tmp_path):
                         SEED="3", STEPS="1000")
     assert [_option(c, "--steps") for c in calls] == ["1000", "1000"]
     assert [_option(c, "--variant") for c in calls] == ["ft1000", "hflip-ft1000"]
+
+
+def test_label_coverage_counts_images_and_pixels_of_each_class(shapes_data, tmp_path):
+    import label_coverage
+
+    from semiseg_tf.data import SegmentationDataset, read_mask
+
+    dataset = SegmentationDataset(shapes_data)
+    stems = dataset.stems("train")[:3]
+    counts = label_coverage.class_counts(dataset, stems)
+    n = dataset.classes.num_classes
+    masks = [read_mask(s.mask, n) for s in dataset.samples(stems=stems)]
+    assert counts.shape == (3, n)
+    assert counts[:, 0].tolist() == [int((m == 0).sum()) for m in masks]
+    cells = label_coverage.coverage(counts)
+    assert cells[0] == f"{sum((m == 0).any() for m in masks)} / {1000 * counts[:, 0].sum() / counts.sum():.1f}"
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "labeled.txt").write_text("\n".join(stems))
+    script = [sys.executable, str(BENCH / "label_coverage.py"), "--data", str(shapes_data)]
+    shown = subprocess.run([*script, str(run)], capture_output=True, text=True, timeout=120, check=True).stdout
+    assert f"| {dataset.classes.names[0]} |" in shown and "run (3)" in shown
+    (run / "labeled.txt").write_text("")
+    failed = subprocess.run([*script, str(run)], capture_output=True, text=True, timeout=120)
+    assert failed.returncode == 2 and "labeled.txt lists no images" in failed.stderr

@@ -95,7 +95,7 @@ def test_transforms_invert_and_parse():
     with pytest.raises(ValueError, match="unknown transform"):
         parse_transforms("hflip,shear")
     for bad in ("hflip,scale=half", "scale=0", "scale=-1", "scale=nan", "scale=inf"):
-        with pytest.raises(ValueError, match="a scale is a number > 0"):
+        with pytest.raises(ValueError, match="a scale is a finite number > 0"):
             parse_transforms(bad)
     with pytest.raises(ValueError, match="scales"):
         ensemble_transforms("flip,0.5")

@@ -65,7 +65,7 @@ def parse_transforms(spec: str) -> list[Transform]:
             except ValueError:
                 scale = 0.0
             if not 0 < scale < float("inf"):
-                raise ValueError(f"'{token}' in '{spec}': a scale is a number > 0, e.g. scale=0.5")
+                raise ValueError(f"'{token}' in '{spec}': a scale is a finite number > 0, e.g. scale=0.5")
             transforms.append(Transform(scale=scale))
         elif token in _GEOMETRIC:
             transforms.append(_GEOMETRIC[token])
