@@ -11,10 +11,11 @@
 # FRACTION=0.0625 runs the schedule at another label budget (default 1/8).
 # STEPS=1000 fine-tunes longer (default 500; runs are named ft<STEPS>, and the report pairs each with
 # the control of its own length).
+# Recipes with a suffix are a method with options (the suffix names the run's variant):
 # `equivariance-hflip` is equivariance with horizontal flips only (street scenes never show rotations),
 # `equivariance` with flips and quarter turns (the method's default before it became hflip),
 # `equivariance-hflipshrink` with flips and half-size views (scale=0.5), `equivariance-hflipzoom` with
-# flips and 1.5x views.
+# flips and 1.5x views; `copypaste-hflip` is copy-paste plus the flip-only equivariance term.
 # A file bench/logs/PAUSE holds the queue between runs (to measure speed on an idle machine).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,16 +31,16 @@ if [[ ! -f "bench/results/${base}.json" ]]; then
   python bench/camvid_train.py --labeled-fraction "$fraction" --seed "$seed" ${BASE_VARIANT:+--variant "$BASE_VARIANT"} \
     > "bench/logs/${base}.log" 2>&1
 fi
-declare -A TRANSFORMS=([equivariance]=hflip,rot90,rot180,rot270 [equivariance-hflip]=hflip
-  [equivariance-hflipshrink]=hflip,scale=0.5 [equivariance-hflipzoom]=hflip,scale=1.5)
-for method in supervised "${methods[@]}"; do
-  if [[ -n "${TRANSFORMS[$method]:-}" ]]; then  # an equivariance variant: its transforms name the run
-    args=(--method equivariance --method-option "equivariance_transforms=${TRANSFORMS[$method]}")
-    suffix="${method#equivariance}"; suffix="${suffix#-}"; variant="${tag}${suffix}${suffix:+-}ft${steps}"
-  else
-    args=(--method "$method"); variant="${tag}ft${steps}"
-  fi
-  name="camvid-deeplabv3plus-${args[1]}-${variant}-f${fraction}-s${seed}"
+declare -A OPTIONS=([equivariance]=equivariance_transforms=hflip,rot90,rot180,rot270
+  [equivariance-hflip]=equivariance_transforms=hflip [equivariance-hflipshrink]=equivariance_transforms=hflip,scale=0.5
+  [equivariance-hflipzoom]=equivariance_transforms=hflip,scale=1.5
+  [copypaste-hflip]="equivariance_weight=1 equivariance_transforms=hflip")
+for recipe in supervised "${methods[@]}"; do
+  method="${recipe%%-*}"
+  args=(--method "$method")
+  for option in ${OPTIONS[$recipe]:-}; do args+=(--method-option "$option"); done
+  suffix="${recipe#"$method"}"; suffix="${suffix#-}"; variant="${tag}${suffix}${suffix:+-}ft${steps}"
+  name="camvid-deeplabv3plus-${method}-${variant}-f${fraction}-s${seed}"
   [[ -f "bench/results/${name}.json" ]] && continue
   while [[ -f bench/logs/PAUSE ]]; do sleep 10; done
   python bench/camvid_train.py "${args[@]}" --labeled-fraction "$fraction" --seed "$seed" \

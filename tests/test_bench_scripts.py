@@ -65,6 +65,15 @@ def test_finished_runs_are_skipped(tmp_path):
     assert _option(calls[0], "--variant") == "ft500"
 
 
+def test_a_recipe_passes_each_of_its_options(tmp_path):
+    calls = _run_script(tmp_path, "copypaste-hflip", existing=("camvid-deeplabv3plus-supervised-f0.125-s0",
+                                                               "camvid-deeplabv3plus-supervised-ft500-f0.125-s0"))
+    (call,) = calls
+    assert _option(call, "--method") == "copypaste" and _option(call, "--variant") == "hflip-ft500"
+    options = [call[i + 1] for i, word in enumerate(call) if word == "--method-option"]
+    assert options == ["equivariance_weight=1", "equivariance_transforms=hflip"]
+
+
 def test_step_cost_variants_are_timed_under_their_own_names_with_their_options():
     specs = semi_cost.method_specs("fixmatch", [["equivariance-hflipshrink", "equivariance",
                                                   "equivariance_transforms=hflip,scale=0.5"]])

@@ -12,6 +12,7 @@ import tensorflow as tf
 
 from semiseg_tf.losses import MaskedCrossEntropy
 from semiseg_tf.methods import METHODS, get_method
+from semiseg_tf.methods.copypaste import class_paste_mask, paste
 from semiseg_tf.methods.fixmatch import strong_cutmix_view
 from semiseg_tf.methods.geometric import Transform, ensemble_transforms, parse_transforms
 from semiseg_tf.methods.semi import (confident_pseudo_labels, equivariance_loss, pseudo_label_loss,
@@ -277,6 +278,49 @@ def test_pseudo_label_class_weights_follow_the_compiled_loss(tiny_model):
         method.compile(optimizer="adam", loss=MaskedCrossEntropy(255, [0.5, 2.0, 4.0]))
         np.testing.assert_allclose(method.pseudo_label_weights(labels, keep), expected)
         assert method.get_config()["unsup_class_weights"] is enabled
+
+
+# === Copy-paste ===
+def test_class_paste_mask_takes_whole_classes_and_never_ignored_pixels():
+    masks = tf.constant([[[0, 0, 1, 255], [2, 2, 1, 255]], [[1, 1, 1, 1], [1, 1, 1, 1]]], tf.uint8)
+    seed = keras.random.SeedGenerator(0)
+    np.testing.assert_array_equal(class_paste_mask(masks, tf.ones(3), seed), masks.numpy() < 3)
+    assert not class_paste_mask(masks, tf.zeros(3), seed).numpy().any()
+    only_class_2 = class_paste_mask(masks, tf.constant([0.0, 0.0, 1.0]), seed)
+    np.testing.assert_array_equal(only_class_2, masks.numpy() == 2)
+    drawn = [class_paste_mask(masks, tf.fill((3,), 0.5), seed).numpy() for _ in range(200)]
+    for where in drawn:  # each class all in or all out of each image
+        for image, mask in zip(where, masks.numpy()):
+            for c in range(3):
+                assert len(set(image[mask == c])) <= 1
+    assert 0.35 < np.mean([w[1].all() for w in drawn]) < 0.65  # image 1's one class: about half the time
+
+
+def test_paste_puts_labeled_pixels_and_true_labels_on_each_unlabeled_image():
+    images = tf.stack([tf.fill((2, 2, 3), 1.0), tf.fill((2, 2, 3), 2.0)])
+    masks = tf.constant([[[3, 3], [4, 4]], [[5, 5], [5, 5]]], tf.uint8)
+    unlabeled = tf.fill((4, 2, 2, 3), 9.0)  # twice the labeled batch: image i takes labeled i mod 2
+    labels = tf.zeros((4, 2, 2), tf.int32)
+    confidence = tf.fill((4, 2, 2), 0.5)
+    where = tf.constant([[[True, True], [False, False]], [[False, False], [False, True]]])
+    pasted, labels, confidence = paste(images, masks, unlabeled, labels, confidence, where)
+    for i in range(4):
+        inside = where.numpy()[i % 2]
+        np.testing.assert_array_equal(pasted[i].numpy()[inside], 1.0 + i % 2)
+        np.testing.assert_array_equal(pasted[i].numpy()[~inside], 9.0)
+        np.testing.assert_array_equal(labels[i].numpy()[inside], masks.numpy()[i % 2][inside])
+        np.testing.assert_array_equal(labels[i].numpy()[~inside], 0)
+        np.testing.assert_array_equal(confidence[i].numpy()[inside], 1.0)
+        np.testing.assert_array_equal(confidence[i].numpy()[~inside], 0.5)
+
+
+def test_rare_classes_are_pasted_more_often_by_their_class_weights(tiny_model):
+    for rare, expected in ((True, [0.25, 1.0, 1.0]), (False, [0.5, 0.5, 0.5])):
+        method = get_method("copypaste")(tiny_model("deeplabv3plus-tiny", 3), rare_class_paste=rare)
+        method.compile(optimizer="adam", loss=MaskedCrossEntropy(255, [0.5, 2.0, 4.0]))
+        np.testing.assert_allclose(method.paste_probabilities(), expected)
+    with pytest.raises(ValueError, match="paste_p"):
+        _method(tiny_model, "copypaste", paste_p=1.5)
 
 
 # === End to end through the trainer ===

@@ -1,6 +1,7 @@
 """Training methods: each is a small keras.Model subclass that overrides train_step."""
 
 from semiseg_tf.methods.base import SegmentationMethod
+from semiseg_tf.methods.copypaste import CopyPaste
 from semiseg_tf.methods.cps import CPS
 from semiseg_tf.methods.equivariance import Equivariance
 from semiseg_tf.methods.fixmatch import FixMatch
@@ -10,7 +11,8 @@ from semiseg_tf.methods.uda import UDA
 from semiseg_tf.methods.unimatch import UniMatch
 
 METHODS = {"supervised": SegmentationMethod, "fixmatch": FixMatch, "unimatch": UniMatch, "uda": UDA,
-           "meanteacher": MeanTeacher, "cps": CPS, "equivariance": Equivariance}
+           "meanteacher": MeanTeacher, "cps": CPS, "equivariance": Equivariance,
+           "copypaste": CopyPaste}
 
 
 def get_method(name: str) -> type[SegmentationMethod]:
@@ -19,5 +21,5 @@ def get_method(name: str) -> type[SegmentationMethod]:
     return METHODS[name]
 
 
-__all__ = ["CPS", "METHODS", "Equivariance", "FixMatch", "MeanTeacher", "SegmentationMethod",
+__all__ = ["CPS", "METHODS", "CopyPaste", "Equivariance", "FixMatch", "MeanTeacher", "SegmentationMethod",
            "SemiSupervisedMethod", "UDA", "UniMatch", "get_method"]
