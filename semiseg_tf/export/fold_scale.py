@@ -10,7 +10,6 @@ unchanged), the scale moves into the weights and the `Mul` disappears.
 
 from __future__ import annotations
 
-import numpy as np
 
 
 def _consumers(graph, name: str) -> list:
