@@ -11,7 +11,6 @@ unchanged), the scale moves into the weights and the `Mul` disappears.
 from __future__ import annotations
 
 
-
 def _consumers(graph, name: str) -> list:
     return [node for node in graph.node if name in node.input]
 
