@@ -26,15 +26,20 @@ steps="${STEPS:-500}"
 methods=("${@:-fixmatch unimatch uda meanteacher cps equivariance}")
 read -r -a methods <<< "${methods[*]}"
 tag="${BASE_VARIANT:+${BASE_VARIANT}-}"
+declare -A OPTIONS=([equivariance]=equivariance_transforms=hflip,rot90,rot180,rot270
+  [equivariance-hflip]=equivariance_transforms=hflip [equivariance-hflipshrink]=equivariance_transforms=hflip,scale=0.5
+  [equivariance-hflipzoom]=equivariance_transforms=hflip,scale=1.5
+  [copypaste-hflip]="equivariance_weight=1 equivariance_transforms=hflip")
+for recipe in "${methods[@]}"; do  # a typo stops here, before hours of training
+  if [[ "$recipe" == *-* && -z "${OPTIONS[$recipe]:-}" ]]; then
+    echo "unknown recipe '$recipe'; with a suffix, one of: ${!OPTIONS[*]}" >&2; exit 2
+  fi
+done
 base="camvid-deeplabv3plus-supervised-${tag}f${fraction}-s${seed}"
 if [[ ! -f "bench/results/${base}.json" ]]; then
   python bench/camvid_train.py --labeled-fraction "$fraction" --seed "$seed" ${BASE_VARIANT:+--variant "$BASE_VARIANT"} \
     > "bench/logs/${base}.log" 2>&1
 fi
-declare -A OPTIONS=([equivariance]=equivariance_transforms=hflip,rot90,rot180,rot270
-  [equivariance-hflip]=equivariance_transforms=hflip [equivariance-hflipshrink]=equivariance_transforms=hflip,scale=0.5
-  [equivariance-hflipzoom]=equivariance_transforms=hflip,scale=1.5
-  [copypaste-hflip]="equivariance_weight=1 equivariance_transforms=hflip")
 for recipe in supervised "${methods[@]}"; do
   method="${recipe%%-*}"
   args=(--method "$method")

@@ -19,7 +19,6 @@ from semiseg_tf.loading import load_segmenter
 from semiseg_tf.training import TrainConfig, train
 
 
-
 def pseudo_label_settings(folder: str) -> dict:
     """What `semiseg-tf pseudo-label` recorded about the pseudo-labels (without the per-image coverage)."""
     summary = json.loads((Path(folder) / "pseudo_labels.json").read_text())

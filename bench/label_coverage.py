@@ -20,7 +20,6 @@ from results_io import CAMVID, ROOT
 from semiseg_tf.data import SegmentationDataset, read_mask
 
 
-
 def class_counts(dataset: SegmentationDataset, stems: list[str]) -> np.ndarray:
     """(images, classes) pixel counts of the masks of `stems` (ignore pixels left out)."""
     n = dataset.classes.num_classes

@@ -36,7 +36,6 @@ from semiseg_tf.inference.resize import resize_image
 from semiseg_tf.loading import load_segmenter
 
 
-
 def _loaded(image: Image.Image) -> Image.Image:
     """The previous decode: Pillow reads the file itself (in small chunks)."""
     image.load()

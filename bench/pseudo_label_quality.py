@@ -28,7 +28,6 @@ from semiseg_tf.data import SegmentationDataset, eval_dataset, read_mask
 from semiseg_tf.loading import load_segmenter
 
 
-
 def score_run(run: Path, dataset: SegmentationDataset, threshold: float):
     """(truth, kept, correct, mislabeled) pixel counts per class of a run's confident predictions on its
     unlabeled pool."""

@@ -21,7 +21,6 @@ from semiseg_tf.losses import MaskedCrossEntropy
 from semiseg_tf.models import build_model
 
 
-
 def forward_flops(model: keras.Model, size: tuple[int, int]) -> int:
     """FLOPs of one forward pass on one image, counted by TF's graph profiler."""
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2

@@ -74,6 +74,12 @@ def test_a_recipe_passes_each_of_its_options(tmp_path):
     assert options == ["equivariance_weight=1", "equivariance_transforms=hflip"]
 
 
+def test_an_unknown_recipe_stops_before_training_anything(tmp_path):
+    with pytest.raises(subprocess.CalledProcessError) as error:
+        _run_script(tmp_path, "meanteacher", "equivariance-hflp")  # the base is missing: it would train first
+    assert error.value.returncode == 2 and not (tmp_path / "calls").exists()
+
+
 def test_step_cost_variants_are_timed_under_their_own_names_with_their_options():
     specs = semi_cost.method_specs("fixmatch", [["equivariance-hflipshrink", "equivariance",
                                                   "equivariance_transforms=hflip,scale=0.5"]])
