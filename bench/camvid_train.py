@@ -14,6 +14,7 @@ from pathlib import Path
 from results_io import CAMVID, RESULTS, write_result
 
 from semiseg_tf.cli.options import parse_key_values
+from semiseg_tf.data import resolve_data
 from semiseg_tf.evaluation import evaluate
 from semiseg_tf.loading import load_segmenter
 from semiseg_tf.training import TrainConfig, train
@@ -32,6 +33,18 @@ def run_seconds(run: str) -> float:
     if result.is_file():
         return json.loads(result.read_text())["train_seconds"]
     return json.loads((Path("runs/bench") / run / "timing.json").read_text())["train_seconds"]
+
+
+def train_and_evaluate(config: TrainConfig, run_dir: Path) -> tuple[dict, dict]:
+    """Train the run (or resume it, or take it as finished) and evaluate it on val at native size:
+    (training summary, evaluation)."""
+    resume = (run_dir / "config.json").is_file()
+    if not (run_dir / "model.keras").is_file() or resume and not (run_dir / "timing.json").is_file():
+        summary = train(config, run_dir, resume=resume, verbose=2)
+    else:
+        summary = json.loads((run_dir / "timing.json").read_text())
+    loaded = load_segmenter(run_dir)
+    return summary, evaluate(loaded.model, resolve_data(config.data), "val", loaded.input_size, out=run_dir / "eval_val.json")
 
 
 def main() -> None:
@@ -81,13 +94,7 @@ def main() -> None:
                          extra_labels=args.extra_labels, extra_labels_share=args.extra_labels_share,
                          init_from=str(Path("runs/bench") / args.init_from) if args.init_from else None,
                          method_options=parse_key_values(args.method_option))
-    resume = (run_dir / "config.json").is_file()
-    if not (run_dir / "model.keras").is_file() or resume and not (run_dir / "timing.json").is_file():
-        summary = train(config, run_dir, resume=resume, verbose=2)
-    else:
-        summary = json.loads((run_dir / "timing.json").read_text())
-    loaded = load_segmenter(run_dir)
-    result = evaluate(loaded.model, args.data, "val", loaded.input_size, out=run_dir / "eval_val.json")
+    summary, result = train_and_evaluate(config, run_dir)
     stored = json.loads((run_dir / "config.json").read_text())
     semi = args.method != "supervised" or bool(args.extra_labels)
     write_result(name, {

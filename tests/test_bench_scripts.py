@@ -1,5 +1,6 @@
 """Bench scripts build the right runs from their arguments: camvid_finetune.sh's commands, semi_cost's variants."""
 
+import json
 import os
 import shutil
 import stat
@@ -121,3 +122,26 @@ def test_label_coverage_counts_images_and_pixels_of_each_class(shapes_data, tmp_
     (run / "labeled.txt").write_text("")
     failed = subprocess.run([*script, str(run)], capture_output=True, text=True, timeout=120)
     assert failed.returncode == 2 and "labeled.txt lists no images" in failed.stderr
+
+
+def test_a_reseeded_run_changes_only_its_seed_and_keeps_its_labeled_subset(shapes_data, tmp_path):
+    import reseed
+
+    from semiseg_tf.data import SegmentationDataset, select_labeled
+    from semiseg_tf.training import TrainConfig
+
+    stems = SegmentationDataset(shapes_data).stems("train")
+    labeled, _ = select_labeled(stems, 0.25, seed=0)
+    original = TrainConfig(data=str(shapes_data), labeled_fraction=0.25, seed=0, init_from="runs/bench/base",
+                           method="equivariance", method_options={"equivariance_transforms": "hflip"}, steps=500)
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"train": original.to_dict()}))
+    (run / "labeled.txt").write_text("\n".join(labeled) + "\n")
+
+    config = reseed.reseeded(run, 7)
+    assert config.seed == 7 and config.labeled_fraction is None
+    assert select_labeled(stems, config.labeled_fraction, config.labeled_list, config.seed)[0] == labeled
+    assert select_labeled(stems, 0.25, seed=7)[0] != labeled  # what the fraction would have picked instead
+    for key in ("data", "method", "method_options", "init_from", "steps", "augment", "learning_rate"):
+        assert getattr(config, key) == getattr(original, key)
