@@ -234,6 +234,27 @@ def step_cost_table(results: list[dict]) -> str:
     return "\n\n".join(blocks)
 
 
+def reseed_table(results: list[dict]) -> str:
+    """Each `bench/reseed.py` result: the run's val mIoU with its own seed and with the others (same labeled
+    subset, same start), their spread, and the classes that moved most between seeds."""
+    runs = [r for r in results if r.get("task") == "reseed"]
+    if not runs:
+        return "_no results yet_"
+    lines = ["| run | seeds | val mIoU per seed | mean | stdev | range | classes that moved most (range of IoU) |",
+             "|---|---|---|---|---|---|---|"]
+    for r in runs:
+        seeds = [r["seed"]] + [x["seed"] for x in r["reruns"]]
+        per_seed = [r["original_miou"]] + [x["miou"] for x in r["reruns"]]
+        original = r["original_per_class_iou"]
+        ious = {c: [original[c]] + [x["per_class_iou"][c] for x in r["reruns"]] for c in original}
+        spread = sorted(ious, key=lambda c: max(ious[c]) - min(ious[c]), reverse=True)[:3]
+        low, high = r["miou_range"]
+        lines.append(f"| {r['run']} | {', '.join(map(str, seeds))} | {' / '.join(_pct(v) for v in per_seed)} | "
+                     f"**{_pct(r['miou'])}** | {100 * r['miou_stdev']:.2f} | {_pct(low)}-{_pct(high)} | "
+                     + ", ".join(f"{c} {100 * (max(ious[c]) - min(ious[c])):.1f}" for c in spread) + " |")
+    return "\n".join(lines)
+
+
 def speed_table(results: list[dict]) -> str:
     tasks = ("train-speed", "predict-speed", "predict-stages")
     rows = [r for r in results if r.get("task") in tasks]
@@ -256,7 +277,7 @@ def main() -> None:
     tables = (("SEMI", semi_summary(results, by_name)), ("FINETUNE", finetune_table(results, by_name)),
               ("CLASSGAP", class_gap_table(results, by_name)),
               ("ACCURACY", accuracy_table(results)),
-              ("STEPCOST", step_cost_table(results)), ("SPEED", speed_table(results)))
+              ("STEPCOST", step_cost_table(results)), ("RESEED", reseed_table(results)), ("SPEED", speed_table(results)))
     for marker, table in tables:
         text = re.sub(rf"(<!-- AUTO:{marker} -->).*?(<!-- /AUTO:{marker} -->)",
                       lambda m: f"{m.group(1)}\n{table}\n{m.group(2)}", text, flags=re.S)

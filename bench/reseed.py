@@ -54,6 +54,7 @@ def main() -> None:
         "labeled_fraction": original["labeled_fraction"], "seed": original["seed"], "run": args.run,
         "miou": statistics.mean(mious), "miou_stdev": statistics.stdev(mious),
         "miou_range": [min(mious), max(mious)], "original_miou": original["miou"],
+        "original_per_class_iou": original["per_class_iou"],
         "per_class_iou": {c: statistics.mean([original["per_class_iou"][c]] + [r["per_class_iou"][c] for r in reruns])
                           for c in original["per_class_iou"]},
         "reruns": reruns, "steps": original["steps"],

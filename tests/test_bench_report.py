@@ -107,3 +107,14 @@ def test_class_gap_averages_each_recipe_and_its_own_controls_per_class():
     assert _row(table, "**mIoU**") == ["**mIoU**", "60.0", "56.7 / 53.3"]
     del runs["ctrl2"]  # a recipe whose runs lack a control is left out rather than compared unevenly
     assert "no fine-tuned recipe" in report.class_gap_table(list(runs.values()), runs)
+
+
+def test_reseeded_runs_show_each_seed_their_spread_and_the_classes_that_moved_most():
+    rerun = {"task": "reseed", "run": "ctrl", "seed": 2, "original_miou": 0.57, "miou": 0.56, "miou_stdev": 0.01,
+             "miou_range": [0.55, 0.57], "original_per_class_iou": {"Sky": 0.9, "Car": 0.5, "Fence": 0.4},
+             "reruns": [{"seed": 1, "miou": 0.55, "per_class_iou": {"Sky": 0.9, "Car": 0.4, "Fence": 0.38}},
+                        {"seed": 3, "miou": 0.56, "per_class_iou": {"Sky": 0.91, "Car": 0.45, "Fence": 0.41}}]}
+    row = _row(report.reseed_table([rerun]), "ctrl")
+    assert row[1:6] == ["2, 1, 3", "57.0 / 55.0 / 56.0", "**56.0**", "1.00", "55.0-57.0"]
+    assert row[6] == "Car 10.0, Fence 3.0, Sky 1.0"
+    assert report.reseed_table([]) == "_no results yet_"
