@@ -44,7 +44,8 @@ def train_and_evaluate(config: TrainConfig, run_dir: Path) -> tuple[dict, dict]:
     else:
         summary = json.loads((run_dir / "timing.json").read_text())
     loaded = load_segmenter(run_dir)
-    return summary, evaluate(loaded.model, resolve_data(config.data), "val", loaded.input_size, out=run_dir / "eval_val.json")
+    data = resolve_data(config.data)
+    return summary, evaluate(loaded.model, data, "val", loaded.input_size, out=run_dir / "eval_val.json")
 
 
 def main() -> None:
