@@ -277,7 +277,8 @@ def main() -> None:
     tables = (("SEMI", semi_summary(results, by_name)), ("FINETUNE", finetune_table(results, by_name)),
               ("CLASSGAP", class_gap_table(results, by_name)),
               ("ACCURACY", accuracy_table(results)),
-              ("STEPCOST", step_cost_table(results)), ("RESEED", reseed_table(results)), ("SPEED", speed_table(results)))
+              ("STEPCOST", step_cost_table(results)), ("RESEED", reseed_table(results)),
+              ("SPEED", speed_table(results)))
     for marker, table in tables:
         text = re.sub(rf"(<!-- AUTO:{marker} -->).*?(<!-- /AUTO:{marker} -->)",
                       lambda m: f"{m.group(1)}\n{table}\n{m.group(2)}", text, flags=re.S)

@@ -37,12 +37,16 @@ def main() -> None:
     parser.add_argument("run", help="A finished run under runs/bench/ with its bench/results file.")
     parser.add_argument("--seeds", type=int, nargs="+", required=True, help="Seeds of the reruns.")
     args = parser.parse_args()
-    original = json.loads((RESULTS / f"{args.run}.json").read_text())
+    result, run_dir = RESULTS / f"{args.run}.json", Path("runs/bench") / args.run
+    for needed in (result, run_dir / "config.json", run_dir / "labeled.txt"):
+        if not needed.is_file():
+            parser.error(f"{needed} not found; name a finished run (run its bench command first)")
+    original = json.loads(result.read_text())
     if original["seed"] in args.seeds:
         parser.error(f"seed {original['seed']} is the original run's; pick others")
     reruns = []
     for seed in args.seeds:
-        config = reseeded(Path("runs/bench") / args.run, seed)
+        config = reseeded(run_dir, seed)
         summary, result = train_and_evaluate(config, Path("runs/reseed") / f"{args.run}-seed{seed}")
         reruns.append({"seed": seed, "miou": result["miou"], "per_class_iou": result["per_class_iou"],
                        "train_seconds": summary["train_seconds"]})

@@ -145,3 +145,10 @@ def test_a_reseeded_run_changes_only_its_seed_and_keeps_its_labeled_subset(shape
     assert select_labeled(stems, 0.25, seed=7)[0] != labeled  # what the fraction would have picked instead
     for key in ("data", "method", "method_options", "init_from", "steps", "augment", "learning_rate"):
         assert getattr(config, key) == getattr(original, key)
+
+
+def test_reseeding_a_run_that_is_not_finished_names_the_missing_file(tmp_path):
+    script = [sys.executable, str(BENCH / "reseed.py"), "camvid-no-such-run", "--seeds", "1"]
+    failed = subprocess.run(script, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert failed.returncode == 2 and "camvid-no-such-run.json not found" in failed.stderr
+    assert "run its bench command first" in failed.stderr and not (tmp_path / "runs").exists()
