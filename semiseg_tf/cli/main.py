@@ -18,6 +18,7 @@ COMMANDS = {
     "zoo": "zoo",
     "demo": "demo",
     "pseudo-label": "pseudo_label",
+    "doctor": "doctor",
 }
 
 
