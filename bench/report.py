@@ -1,41 +1,100 @@
-"""Render bench/results/*.json into the tables of BENCHMARKS.md (between the AUTO markers).
+"""Render bench/results/*.json into BENCHMARKS.md: the whole file, header, notes and tables.
 
-    python bench/report.py
+    cd bench && python report.py            # or: python bench/report.py [--check]
 
-Numbers are never typed by hand: each table row comes from one result file, and the
-command that produced it is printed beside it.
+Numbers are never typed by hand: each table row comes from result files, and the command that produced
+it is printed beside it. A recipe evaluated on val and test has two records with the same fields,
+`<name>.json` ("split": "val") and `<name>.test.json` ("split": "test"); the test record is shown beside
+its val record, never as a run of its own. Result kinds no table knows are listed under "Other results".
+The research narrative lives in docs/, one dated file per question.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
+import sys
 from pathlib import Path
 
 from results_io import RESULTS
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "BENCHMARKS.md"
+MISSING = "–"  # a figure not measured (yet)
+CAMVID_FIELDS = ("method", "supervision", "labeled_fraction", "seed", "miou", "per_class_iou", "steps",
+                 "train_seconds", "command")
+SPEED_TASKS = ("train-speed", "predict-speed", "predict-stages")
+
+
+def _val_name(stem: str) -> str | None:
+    """The val record a test record belongs to: `<name>.test` -> `<name>`, `zoo-X-test` -> `zoo-X-val`."""
+    if stem.endswith(".test"):
+        return stem[: -len(".test")]
+    if stem.endswith("-test"):
+        return stem[: -len("-test")] + "-val"
+    return None
+
+
+def _read(path: Path) -> dict:
+    try:
+        result = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path.name}: not valid JSON ({exc})") from exc
+    if not isinstance(result, dict) or "split" not in result:
+        raise ValueError(f'{path.name}: no "split" field; every result records the split it was measured on '
+                         '("val", "test", or what a timing used)')
+    if path.stem.endswith(".test") and result["split"] != "test":
+        raise ValueError(f'{path.name}: a .test.json record must have "split": "test", not {result["split"]!r}')
+    return result
+
+
+def load_results(folder: Path = RESULTS) -> dict[str, dict]:
+    """Result records by file name (without .json). A test record is attached to its val record as
+    `_test` and not listed itself; one without a val record stays a record of its own."""
+    records = {p.name[: -len(".json")]: _read(p) for p in sorted(folder.glob("*.json"))}
+    by_name = {}
+    for name, result in records.items():
+        val = _val_name(name)
+        if result["split"] == "test" and val in records:
+            records[val]["_test"] = result
+        else:
+            by_name[name] = result
+    return by_name
 
 
 def _pct(value) -> str:
     return "n/a" if value is None else f"{100 * value:.1f}"
 
 
+def _test_pct(result: dict) -> str:
+    return _pct(result["_test"].get("miou")) if "_test" in result else MISSING
+
+
+def is_camvid_run(result: dict) -> bool:
+    """A CamVid training run evaluated on val, with every field the accuracy tables read."""
+    return (result.get("task", "").startswith("camvid") and result.get("split") == "val"
+            and all(k in result for k in CAMVID_FIELDS))
+
+
 def accuracy_table(results: list[dict]) -> str:
-    rows = [r for r in results if "miou" in r and r.get("task", "").startswith("camvid")]
+    rows = [r for r in results if is_camvid_run(r)]
     if not rows:
         return "_no results yet_"
     rows.sort(key=lambda r: (r["task"], r["method"], -r["labeled_fraction"], r["seed"]))
     names = list(rows[0]["per_class_iou"])
-    head = ("| method | supervision | labels | seed | val mIoU | " + " | ".join(names)
+    head = ("| method | supervision | labels | seed | val mIoU | test mIoU | " + " | ".join(names)
             + " | steps | train time | command |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
         per_class = " | ".join(_pct(r["per_class_iou"].get(n)) for n in names)
         labels = f"{r['labeled_fraction']:g} ({r.get('labeled_images', '?')})"
+        command = f"`{r['command']}`"
+        test_command = r.get("_test", {}).get("command")
+        if test_command and test_command != r["command"]:
+            command += f"; test: `{test_command}`"
         lines.append(f"| {r['method']} | {r['supervision']} | {labels} | {r['seed']} | "
-                     f"**{_pct(r['miou'])}** | {per_class} | {r['steps']} | "
-                     f"{r['train_seconds'] / 60:.1f} min | `{r['command']}` |")
+                     f"**{_pct(r['miou'])}** | {_test_pct(r)} | {per_class} | {r['steps']} | "
+                     f"{r['train_seconds'] / 60:.1f} min | {command} |")
     return "\n".join(lines)
 
 
@@ -66,6 +125,15 @@ def _mean(values: list[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
 
+def _mean_test(runs: list[dict], every: bool = False) -> str:
+    """Mean test mIoU of the runs that have a test record ("k of n" when not all do; with `every`, only
+    when all do), or "–"."""
+    tested = [r["_test"]["miou"] for r in runs if "miou" in r.get("_test", {})]
+    if not tested or (every and len(tested) < len(runs)):
+        return MISSING
+    return f"{100 * _mean(tested):.1f}" + (f" ({len(tested)} of {len(runs)} runs)" if len(tested) < len(runs) else "")
+
+
 def _full_supervision(rows: list[dict], by_name: dict[str, dict]) -> dict[int, list[dict]]:
     """Full-supervision runs (from scratch or continued) by their optimisation steps in all."""
     full: dict[int, list[dict]] = {}
@@ -85,7 +153,7 @@ def semi_summary(results: list[dict], by_name: dict[str, dict]) -> str:
     the gap closed, each against runs with the same number of optimisation steps in all: full supervision
     of that many steps, and supervised-only at 1/8 on the same labeled subsets (for a fine-tune, the
     supervised control that continued the same starting run)."""
-    rows = [r for r in results if r.get("task", "").startswith("camvid") and "miou" in r]
+    rows = [r for r in results if is_camvid_run(r)]
     full = {steps: [r["miou"] for r in runs] for steps, runs in _full_supervision(rows, by_name).items()}
     if not full or not any(r["supervision"] == "semi" for r in rows):
         return "_no semi-supervised results yet_"
@@ -103,7 +171,7 @@ def semi_summary(results: list[dict], by_name: dict[str, dict]) -> str:
             return control["miou"] if control else None
         return _mean([b["miou"] for b in scratch if b["seed"] == r["seed"] and b["steps"] == r["steps"]])
 
-    head = ("| method | " + " | ".join(f"{f:g}" for f in fractions)
+    head = ("| method | " + " | ".join(f"{f:g} val | {f:g} test" for f in fractions)
             + " | steps in all | supervised-only at 1/8 (same subsets and steps) | 1/8 as % of full (same steps) "
             "| gap closed at 1/8 (same steps) | train time at 1/8 |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
@@ -115,6 +183,7 @@ def semi_summary(results: list[dict], by_name: dict[str, dict]) -> str:
             seeds = ",".join(str(seed) for seed in sorted(r["seed"] for r in runs))
             values.append("-" if not runs else f"{100 * sum(r['miou'] for r in runs) / len(runs):.1f}"
                           + (f" ({len(runs)} runs, seeds {seeds})" if len(runs) > 1 else ""))
+            values.append(_mean_test(runs))
         eighth = cells.get((method, 0.125), [])
         steps = sorted({_total_steps(r, by_name) for r in eighth})
         references = [_mean(full.get(_total_steps(r, by_name), [])) for r in eighth]
@@ -148,7 +217,7 @@ def finetune_table(results: list[dict], by_name: dict[str, dict]) -> str:
     """Fine-tunes paired with the run they started from: one row per starting run and fine-tune length,
     the control and each method as val mIoU and its difference to the control of the same length; the
     last row averages those differences."""
-    tunes = [r for r in results if r.get("init_from") in by_name and r.get("task", "").startswith("camvid")]
+    tunes = [r for r in results if r.get("init_from") in by_name and is_camvid_run(r)]
     if not tunes:
         return "_no fine-tunes yet_"
     starts: dict[tuple[str, int], dict[str, dict]] = {}
@@ -156,7 +225,7 @@ def finetune_table(results: list[dict], by_name: dict[str, dict]) -> str:
         starts.setdefault((r["init_from"], r["steps"]), {})[_finetune_label(r)] = r
     control = "control (supervised)"
     methods = [control] + sorted({m for runs in starts.values() for m in runs} - {control})
-    head = "| labels | seed | started from (val mIoU) | steps | " + " | ".join(methods) + " |"
+    head = "| labels | seed | started from (val / test mIoU) | steps | " + " | ".join(methods) + " |"
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     deltas: dict[str, list[float]] = {}
     for (start, steps), runs in sorted(starts.items(), key=lambda kv: (by_name[kv[0][0]]["labeled_fraction"], kv[0])):
@@ -172,8 +241,9 @@ def finetune_table(results: list[dict], by_name: dict[str, dict]) -> str:
                 delta = 100 * (r["miou"] - runs[control]["miou"])
                 deltas.setdefault(m, []).append(delta)
                 cell += f" ({delta:+.1f})"
-            cells.append(cell + f", {r['train_seconds'] / 60:.0f} min")
-        lines.append(f"| {first['labeled_fraction']:g} | {first['seed']} | `{start}` ({100 * first['miou']:.1f}) | "
+            cells.append(cell + f", test {_test_pct(r)}, {r['train_seconds'] / 60:.0f} min")
+        lines.append(f"| {first['labeled_fraction']:g} | {first['seed']} | `{start}` ({_pct(first['miou'])} / "
+                     f"{_test_pct(first)}) | "
                      f"+{steps} | " + " | ".join(cells) + " |")
     lines.append("| | | mean difference to the control (starting runs) | | - | "
                  + " | ".join(f"{sum(d) / len(d):+.1f} ({len(d)})" if (d := deltas.get(m)) else "-"
@@ -185,7 +255,7 @@ def class_gap_table(results: list[dict], by_name: dict[str, dict], min_runs: int
     """Where the gap to full supervision is, class by class: every fine-tuned recipe at 1/8 with at least
     `min_runs` starting runs, beside those runs' controls and full supervision of the same steps in all
     (means over runs; cells: recipe / controls)."""
-    camvid = [r for r in results if r.get("task", "").startswith("camvid") and "miou" in r]
+    camvid = [r for r in results if is_camvid_run(r)]
     full, controls = _full_supervision(camvid, by_name), _controls(camvid)
     recipes: dict[tuple[str, int], list[dict]] = {}
     for r in camvid:
@@ -211,6 +281,9 @@ def class_gap_table(results: list[dict], by_name: dict[str, dict], min_runs: int
         cells = [mean(full[s], key) for s in all_steps]
         cells += [f"{mean(runs, key)} / {mean(ctrl, key)}" for _, _, runs, ctrl in columns]
         lines.append(f"| {key or '**mIoU**'} | " + " | ".join(cells) + " |")
+    cells = [_mean_test(full[s], every=True) for s in all_steps]
+    cells += [f"{_mean_test(runs, every=True)} / {_mean_test(ctrl, every=True)}" for _, _, runs, ctrl in columns]
+    lines.append("| **test mIoU** | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -255,36 +328,186 @@ def reseed_table(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
+META = ("command", "date", "machine", "task", "split", "dataset")
+
+
+def _cell(value) -> str:
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def _field(value) -> str:
+    return _cell(json.dumps(value) if isinstance(value, (dict, list)) else value)
+
+
 def speed_table(results: list[dict]) -> str:
-    tasks = ("train-speed", "predict-speed", "predict-stages")
-    rows = [r for r in results if r.get("task") in tasks]
+    """Speed results field by field (their shapes differ from one benchmark to the next)."""
+    rows = [r for r in results if r.get("task") in SPEED_TASKS]
     if not rows:
         return "_no results yet_"
     blocks = []
     for r in rows:
-        body = {k: v for k, v in r.items() if k not in ("command", "date", "machine", "task")}
-        blocks.append(f"**{r['task']}** ({r['date']}, {r.get('machine', '')}): `{r['command']}`\n\n"
-                      "| field | value |\n|---|---|\n"
-                      + "\n".join(f"| {k} | {json.dumps(v) if isinstance(v, (dict, list)) else v} |"
-                                  for k, v in body.items()))
+        body = {k: v for k, v in r.items() if k not in ("command", "date", "machine", "task") and not k.startswith("_")}
+        blocks.append(f"**{r['task']}** ({r.get('date', '?')}, {r.get('machine', '')}): `{r.get('command', '?')}`\n\n"
+                      "| field | value |\n|---|---|\n" + "\n".join(f"| {k} | {_field(v)} |" for k, v in body.items()))
     return "\n\n".join(blocks)
 
 
-def main() -> None:
-    by_name = {p.stem: json.loads(p.read_text()) for p in sorted(RESULTS.glob("*.json"))}
-    results = list(by_name.values())
-    text = BENCHMARKS.read_text()
-    tables = (("SEMI", semi_summary(results, by_name)), ("FINETUNE", finetune_table(results, by_name)),
-              ("CLASSGAP", class_gap_table(results, by_name)),
-              ("ACCURACY", accuracy_table(results)),
-              ("STEPCOST", step_cost_table(results)), ("RESEED", reseed_table(results)),
-              ("SPEED", speed_table(results)))
-    for marker, table in tables:
-        text = re.sub(rf"(<!-- AUTO:{marker} -->).*?(<!-- /AUTO:{marker} -->)",
-                      lambda m: f"{m.group(1)}\n{table}\n{m.group(2)}", text, flags=re.S)
-    BENCHMARKS.write_text(text)
-    print(f"updated {BENCHMARKS} from {len(results)} result files")
+def zoo_table(named: dict[str, dict]) -> str:
+    """Zoo entries evaluated on val and test (`zoo-NAME-val.json` beside `zoo-NAME-test.json`)."""
+    if not named:
+        return "_no results yet_"
+    lines = ["| result | model | split | mIoU | test mIoU | images | command |", "|---|---|---|---|---|---|---|"]
+    for name, r in named.items():
+        command = f"`{_cell(r.get('command', '?'))}`"
+        if r.get("_test", {}).get("command"):
+            command += f"; test: `{_cell(r['_test']['command'])}`"
+        lines.append(f"| {name} | {_cell(r.get('model', '?'))} | {_cell(r['split'])} | **{_pct(r.get('miou'))}** | "
+                     f"{_test_pct(r)} | {_cell(r.get('images', '?'))} | {command} |")
+    return "\n".join(lines)
+
+
+def _figures(result: dict) -> str:
+    """The scalar fields of a result (one level of nesting), for kinds no table knows."""
+    parts = []
+    for key, value in result.items():
+        if key in META or key.startswith("_"):
+            continue
+        for sub, v in (value.items() if isinstance(value, dict) else [(None, value)]):
+            if isinstance(v, bool) or not isinstance(v, (int, float, str)) or (isinstance(v, str) and len(v) > 60):
+                continue
+            label = key if sub is None else f"{key}.{sub}"
+            parts.append(f"{label} {v:.4g}" if isinstance(v, float) else f"{label} {v}")
+    return _cell(", ".join(parts) or "-")
+
+
+def other_table(named: dict[str, dict]) -> str:
+    """One row per result of a kind the tables above do not read; the JSON file holds the rest."""
+    if not named:
+        return "_none_"
+    lines = ["| result | task | split | date | figures | test mIoU | command |", "|---|---|---|---|---|---|---|"]
+    for name, r in named.items():
+        lines.append(f"| {name} | {_cell(r.get('task', '?'))} | {_cell(r['split'])} | {_cell(r.get('date', '?'))} | "
+                     f"{_figures(r)} | {_test_pct(r)} | `{_cell(r.get('command', '?'))}` |")
+    return "\n".join(lines)
+
+
+HEADER = """\
+# Benchmarks
+
+<!-- Generated by `cd bench && python report.py` from bench/results/*.json: do not edit by hand. -->
+
+Every figure below is rendered from one or more `bench/results/*.json` files; each records the command
+that produced it (rerun it to check), the date, the machine and the split it was measured on. Machine,
+unless a row says otherwise: a 2-core x86-64 CPU (AMD EPYC; AVX2, or AVX-512 where named), no GPU.
+What the figures mean, and what was tried, is in [docs/](docs/README.md), one dated note per question.
+
+**Protocol: choose on val, report test.** Recipes were compared on CamVid val (101 images), but val comes
+from a drive that train already holds, so it flatters every model; test (233 images, a new drive) is the
+figure to quote and the one CamVid papers report. A recipe evaluated on both has a val record
+`<name>.json` and a test record `<name>.test.json` with the same fields; the test figure is shown in a
+test column beside the val one ("–": not measured yet) and never counted as another run. CamVid figures
+are mIoU in % at native 360x480 (the model sees 240x320; logits are resized back)."""
+
+NOTES = {
+    "semi": """\
+## CamVid: methods by label fraction
+
+How to read: one row per recipe, val mIoU averaged over its runs per label fraction (the run count and
+seeds in brackets), the test mean beside it. A replicate (`--variant r2`) joins its method; a fine-tune
+("+N steps from supervised", `bench/camvid_finetune.sh`) joins the fine-tunes of the same method from any
+supervised run. The ratio columns compare runs with the same number of optimisation steps in all (a
+fine-tune adds its steps to those of the run it started from): "% of full" divides by full supervision of
+that many steps, "gap closed" is (method - supervised-only) / (full - supervised-only) at 1/8, where
+supervised-only is the supervised run of the same seed and steps or, for a fine-tune, the supervised
+control that continued the same starting run. "-" means that reference was not measured. All on val.
+Schedule: [docs/2026-11-24-camvid-baselines.md](docs/2026-11-24-camvid-baselines.md).""",
+    "finetune": """\
+## CamVid: fine-tunes beside their controls
+
+How to read: one row per starting run and fine-tune length. The control is the same supervised run
+continued the same steps on the masks alone; each method's cell is val mIoU (difference to the control),
+test mIoU, training time. The last row averages the differences over starting runs. A difference of one
+run is within seed noise (see the seed-noise table below).""",
+    "classgap": """\
+## CamVid: the 1/8 gap to full supervision, class by class
+
+How to read: every fine-tuned recipe with at least three 1/8 subsets, beside the controls of the same
+starting runs and full supervision of the same steps in all (cells: recipe / controls, val IoU means over
+the subsets); the last row is the test mIoU mean where every run has a test record.""",
+    "reseed": """\
+## CamVid: how far a run moves when only its seed changes
+
+How to read: `bench/reseed.py RUN --seeds N ...` reruns a finished run with other seeds on the same
+labeled subset and start; the spread is the noise a gain over a control has to beat (val).""",
+    "zoo": """\
+## Zoo models
+
+How to read: each shipped model evaluated with `semiseg-tf evaluate`, val and test side by side.""",
+    "accuracy": """\
+## CamVid: all runs
+
+How to read: one row per training run (its test record, if any, in the test column, not a row of its
+own); per-class IoU is val.""",
+    "stepcost": """\
+## Training step cost
+
+How to read: seconds per training step of each method, timed side by side in one process on the same
+in-memory batch; the ratio to the supervised step is of means (what a run pays).""",
+    "speed": """\
+## Speed: training and prediction
+
+How to read: each speed benchmark field by field; images/s figures are medians of interleaved rounds
+(all rounds are in the file). Discussion: [docs/2026-11-25-predict-speed.md](docs/2026-11-25-predict-speed.md),
+[docs/2026-11-24-training-cost.md](docs/2026-11-24-training-cost.md).""",
+    "other": """\
+## Other results
+
+How to read: result kinds none of the tables above reads (pseudo-label quality, GPU suites, new
+benchmarks), one row each with their scalar fields; the JSON file holds the rest.""",
+    "superseded": """\
+## Superseded results
+
+How to read: runs of an earlier recipe kept in `bench/results/superseded/` for the record; not comparable
+with the tables above.""",
+}
+
+
+def render(folder: Path = RESULTS) -> str:
+    """The whole of BENCHMARKS.md from the result files in `folder` (and `folder/superseded`)."""
+    by_name = load_results(folder)
+    superseded = load_results(folder / "superseded") if (folder / "superseded").is_dir() else {}
+    zoo = {n: r for n, r in by_name.items() if n.startswith("zoo-") and "miou" in r}
+    results = [r for n, r in by_name.items() if n not in zoo]
+    known = {id(r) for r in results if is_camvid_run(r) or r.get("task") in SPEED_TASKS
+             or (r.get("task") == "semi-step-cost" and isinstance(r.get("methods"), dict))
+             or (r.get("task") == "reseed" and "reruns" in r)}
+    other = {n: r for n, r in by_name.items() if n not in zoo and id(r) not in known}
+    known_results = [r for r in results if id(r) in known]
+    tables = {
+        "semi": semi_summary(known_results, by_name), "finetune": finetune_table(known_results, by_name),
+        "classgap": class_gap_table(known_results, by_name), "reseed": reseed_table(known_results),
+        "zoo": zoo_table(zoo), "accuracy": accuracy_table(known_results),
+        "stepcost": step_cost_table(known_results), "speed": speed_table(known_results),
+        "other": other_table(other), "superseded": accuracy_table(list(superseded.values())),
+    }
+    return HEADER + "\n" + "".join(f"\n{NOTES[key]}\n\n{table}\n" for key, table in tables.items())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--results", type=Path, default=RESULTS, help="folder of result files")
+    parser.add_argument("--out", type=Path, default=BENCHMARKS, help="the file to write")
+    parser.add_argument("--check", action="store_true", help="only say whether --out is up to date (exit 1 if not)")
+    args = parser.parse_args(argv)
+    text = render(args.results)
+    if args.check:
+        current = args.out.read_text() if args.out.is_file() else ""
+        print(f"{args.out} is {'up to date' if current == text else 'stale: run `cd bench && python report.py`'}")
+        return 0 if current == text else 1
+    args.out.write_text(text)
+    print(f"wrote {args.out} from {len(list(args.results.glob('*.json')))} result files")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

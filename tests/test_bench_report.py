@@ -1,7 +1,11 @@
-"""The benchmark report compares each run with references of the same number of optimisation steps."""
+"""The benchmark report compares each run with references of the same number of optimisation steps, shows
+test records beside their val records, and generates the whole of BENCHMARKS.md."""
 
+import json
 import sys
 from pathlib import Path
+
+import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 
@@ -10,7 +14,8 @@ import report  # noqa: E402  (bench/ is a folder of scripts, not a package)
 
 def _run(name: str, method: str, fraction: float, miou: float, steps: int = 1500, **extra) -> dict:
     supervision = "full" if method.startswith("supervised") else "semi"
-    return {"name": name, "task": f"camvid-{'supervised' if supervision == 'full' else 'semi'}", "method": method,
+    return {"name": name, "task": f"camvid-{'supervised' if supervision == 'full' else 'semi'}", "split": "val",
+            "method": method, "command": f"python bench/camvid_train.py --variant {name}",
             "supervision": supervision, "labeled_fraction": fraction, "miou": miou, "seed": 0, "steps": steps,
             "train_seconds": 600.0, "per_class_iou": {}, **extra}
 
@@ -36,11 +41,11 @@ def test_fine_tunes_are_measured_against_full_supervision_and_controls_of_the_sa
     by_name = _results()
     table = report.semi_summary(list(by_name.values()), by_name)
     # a fine-tune: 2000 steps in all, against full supervision continued 500 steps (62) and its control (54)
-    steps, reference, share, closed = _row(table, "equivariance, +500 steps from supervised")[2:6]
+    steps, reference, share, closed = _row(table, "equivariance, +500 steps from supervised")[3:7]
     assert (steps, share, closed) == ("2000", f"{100 * 58 / 62:.1f} %", f"{100 * 4 / 8:.0f} %")
     assert reference == f"54.0 ({100 * 54 / 62:.1f} %)"
     # a run from scratch: 1500 steps, against the 1500-step references (60 and 50)
-    steps, _, share, closed = _row(table, "fixmatch")[2:6]
+    steps, _, share, closed = _row(table, "fixmatch")[3:7]
     assert (steps, share, closed) == ("1500", f"{100 * 55 / 60:.1f} %", f"{100 * 5 / 10:.0f} %")
     assert "2000 steps: **62.0**" in table and "1500 steps: **60.0**" in table
 
@@ -49,7 +54,7 @@ def test_without_a_same_steps_reference_the_ratios_stay_empty():
     by_name = _results()
     del by_name["full-ft"]
     table = report.semi_summary(list(by_name.values()), by_name)
-    assert _row(table, "equivariance, +500 steps from supervised")[3:6] == ["-", "-", "-"]
+    assert _row(table, "equivariance, +500 steps from supervised")[4:7] == ["-", "-", "-"]
 
 
 def test_step_cost_rows_name_each_variant_with_its_options():
@@ -82,11 +87,11 @@ def test_longer_fine_tunes_are_paired_with_the_control_of_their_own_length():
     rows = [line for line in table.splitlines() if line.startswith("| 0.125 |")]
     assert len(rows) == 2
     cells = {row.split("|")[4].strip(): [c.strip() for c in row.strip("|").split("|")] for row in rows}
-    assert cells["+500"][4:6] == ["54.0, 10 min", "58.0 (+4.0), 10 min"]
-    assert cells["+1000"][4:6] == ["56.0, 10 min", "57.0 (+1.0), 10 min"]
+    assert cells["+500"][4:6] == ["54.0, test –, 10 min", "58.0 (+4.0), test –, 10 min"]
+    assert cells["+1000"][4:6] == ["56.0, test –, 10 min", "57.0 (+1.0), test –, 10 min"]
     # the summary's "supervised-only" for the long fine-tune is the long control, not the 500-step one
     summary = report.semi_summary(results, by_name)
-    assert _row(summary, "equivariance, +1000 steps from supervised")[3].startswith("56.0")
+    assert _row(summary, "equivariance, +1000 steps from supervised")[4].startswith("56.0")
 
 
 def test_class_gap_averages_each_recipe_and_its_own_controls_per_class():
@@ -105,6 +110,7 @@ def test_class_gap_averages_each_recipe_and_its_own_controls_per_class():
     assert _row(table, "Road") == ["Road", "90.0", "56.7 / 53.3"]
     assert _row(table, "Pole") == ["Pole", "30.0", "20.0 / 10.0"]
     assert _row(table, "**mIoU**") == ["**mIoU**", "60.0", "56.7 / 53.3"]
+    assert _row(table, "**test mIoU**") == ["**test mIoU**", "–", "– / –"]
     del runs["ctrl2"]  # a recipe whose runs lack a control is left out rather than compared unevenly
     assert "no fine-tuned recipe" in report.class_gap_table(list(runs.values()), runs)
 
@@ -118,3 +124,84 @@ def test_reseeded_runs_show_each_seed_their_spread_and_the_classes_that_moved_mo
     assert row[1:6] == ["2, 1, 3", "57.0 / 55.0 / 56.0", "**56.0**", "1.00", "55.0-57.0"]
     assert row[6] == "Car 10.0, Fence 3.0, Sky 1.0"
     assert report.reseed_table([]) == "_no results yet_"
+
+
+def _write(folder: Path, name: str, result: dict) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.json").write_text(json.dumps(result, indent=1))
+
+
+def _folder_with_a_test_record(tmp_path: Path) -> Path:
+    folder = tmp_path / "results"
+    for name, run in _results().items():
+        _write(folder, name, run)
+    # the full-supervision run was also evaluated on test: same fields, "split": "test"
+    _write(folder, "full.test", {**_results()["full"], "split": "test", "miou": 0.45,
+                                 "command": "python bench/camvid_train.py --variant full --split test"})
+    _write(folder, "base.test", {**_results()["base"], "split": "test", "miou": 0.40})
+    return folder
+
+
+def test_a_test_record_is_shown_beside_its_val_record_and_not_counted_as_a_run(tmp_path):
+    by_name = report.load_results(_folder_with_a_test_record(tmp_path))
+    assert sorted(by_name) == ["base", "ctrl", "full", "full-ft", "scratch", "semi"]
+    assert by_name["full"]["_test"]["miou"] == 0.45
+    table = report.accuracy_table(list(by_name.values()))
+    full = [line for line in table.splitlines() if "| 1 (?) |" in line and "| 1500 |" in line]
+    assert len(full) == 1  # one row: the test record is a column, not a second run
+    cells = [c.strip() for c in full[0].strip("|").split("|")]
+    assert cells[4:6] == ["**60.0**", "45.0"]
+    assert "test: `python bench/camvid_train.py --variant full --split test`" in full[0]
+    assert _row(table, "fixmatch")[5] == "–"
+    summary = report.semi_summary(list(by_name.values()), by_name)
+    assert "1500 steps: **60.0** (1 run)" in summary  # the test record did not join the full-supervision runs
+    assert _row(summary, "supervised")[1:3] == ["50.0", "40.0"]  # 1/8: val and test side by side
+    assert _row(summary, "fixmatch")[1:3] == ["55.0", "–"]
+
+
+def test_a_file_without_split_is_refused_with_its_name(tmp_path):
+    folder = tmp_path / "results"
+    run = _results()["base"]
+    del run["split"]
+    _write(folder, "camvid-no-split", run)
+    with pytest.raises(ValueError, match="camvid-no-split.json"):
+        report.load_results(folder)
+    with pytest.raises(ValueError, match="camvid-no-split.json"):
+        report.render(folder)
+
+
+def test_unknown_kinds_and_zoo_records_are_rendered_not_fatal(tmp_path):
+    folder = _folder_with_a_test_record(tmp_path)
+    _write(folder, "gpu-train-speed", {"task": "gpu-train-speed", "split": "train", "images_per_s": {"tf": 120.5},
+                                       "notes": "x" * 200, "command": "python bench/gpu.py | tee log"})
+    zoo = {"task": "zoo-evaluate", "model": "camvid-deeplabv3plus@1.0.0", "images": 101, "miou": 0.587,
+           "command": "semiseg-tf evaluate --model camvid-deeplabv3plus@1.0.0 --split val"}
+    _write(folder, "zoo-camvid-deeplabv3plus-val", {**zoo, "split": "val"})
+    _write(folder, "zoo-camvid-deeplabv3plus-test", {**zoo, "split": "test", "images": 233, "miou": 0.446,
+                                                     "command": "semiseg-tf evaluate --split test"})
+    text = report.render(folder)
+    other = _row(text, "gpu-train-speed")
+    assert other[1:3] == ["gpu-train-speed", "train"] and "images_per_s.tf 120.5" in other[4]
+    assert "python bench/gpu.py \\| tee log" in text  # a pipe in a command does not break the table
+    zoo_row = _row(text, "zoo-camvid-deeplabv3plus-val")
+    assert zoo_row[2:5] == ["val", "**58.7**", "44.6"]
+    assert "zoo-camvid-deeplabv3plus-test |" not in text
+
+
+def test_the_whole_file_is_generated_and_rendering_twice_is_byte_identical(tmp_path):
+    folder = _folder_with_a_test_record(tmp_path)
+    out = tmp_path / "BENCHMARKS.md"
+    assert report.main(["--results", str(folder), "--out", str(out)]) == 0
+    text = out.read_text()
+    assert text == report.render(folder)
+    assert text.startswith("# Benchmarks\n") and "AUTO:" not in text
+    assert "choose on val, report test" in text and text.count("How to read:") == len(report.NOTES)
+    assert report.main(["--results", str(folder), "--out", str(out), "--check"]) == 0
+    out.write_text(text + "hand edit\n")
+    assert report.main(["--results", str(folder), "--out", str(out), "--check"]) == 1
+
+
+def test_the_repository_results_render_and_every_one_records_its_split():
+    first = report.render(report.RESULTS)
+    assert first == report.render(report.RESULTS)
+    assert "_no results yet_" not in first.split("## Zoo models")[0]
