@@ -184,6 +184,8 @@ def test_tiled_predict_keeps_native_resolution(onnx_model, tmp_path):
                                       "--out", str(out), "--tile", "32x48", "--overlap", "8"])
     assert result.exit_code == 0, result.output
     assert Image.open(out / "big.png").size == (101, 70)
+    settings = json.loads((out / "summary.json").read_text())["settings"]
+    assert settings["tile"] == [32, 48] and settings["overlap"] == 8 and settings["resize_to"] is None
     wrong = CliRunner().invoke(cli, ["predict", "--model", str(onnx_model / "model.onnx"), str(tmp_path / "big.png"),
                                      "--out", str(out), "--tile", "64"])
     assert wrong.exit_code != 0 and "fixed input of 32x48" in wrong.output
@@ -206,3 +208,49 @@ def test_provider_selection_falls_back_to_cpu(onnx_model, monkeypatch):
     assert active == "CPUExecutionProvider"
     with pytest.raises(ProviderError, match="runs on CPUExecutionProvider"):
         create_session(onnx_model / "model.onnx", "cuda")
+
+
+def test_whole_image_summary_records_the_resize_not_a_tile(onnx_model, inputs, tmp_path):
+    (inputs / "broken.png").unlink()
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["predict", "--model", str(onnx_model / "model.onnx"), str(inputs),
+                                      "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    settings = json.loads((out / "summary.json").read_text())["settings"]
+    assert settings["resize_to"] == [32, 48] and settings["tile"] is None and settings["overlap"] is None
+
+
+def test_throughput_counts_from_first_read_to_last_write(monkeypatch):
+    from semiseg_tf.inference import pipeline
+
+    clock = iter([10.0, 10.5, 12.0])
+    monkeypatch.setattr(pipeline.time, "perf_counter", lambda: next(clock))
+    throughput = pipeline.Throughput()
+    assert throughput.images_per_s() == 0.0
+    throughput.read_started()  # 10.0
+    throughput.image_written()  # 10.5
+    throughput.image_written()  # 12.0
+    assert throughput.seconds() == 2.0 and throughput.images_per_s() == 1.0
+
+
+def test_progress_bar_and_summary_report_one_speed(onnx_model, inputs, tmp_path):
+    """The bar's last figure, the `Speed:` line and summary.json's images_per_s are the same number."""
+    import re
+    import time
+
+    (inputs / "broken.png").unlink()
+    out = tmp_path / "out"
+    started = time.perf_counter()
+    result = CliRunner().invoke(cli, ["predict", "--model", str(onnx_model / "model.onnx"), str(inputs),
+                                      "--out", str(out), "--batch-size", "2"])
+    elapsed = time.perf_counter() - started
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "summary.json").read_text())
+    bar_rates = re.findall(r"\] 5/5 ([0-9.]+) images/s", result.stderr)
+    speed = re.search(r"Speed: ([0-9.]+) images/s .*\(5 images written in ([0-9.]+) s, first image read to "
+                      r"last output written\)", result.output)
+    assert bar_rates and speed, result.output
+    assert bar_rates[-1] == speed.group(1) == f"{summary['images_per_s']:.1f}"
+    assert 0 < summary["seconds"] < elapsed
+    assert 5 / summary["images_per_s"] == pytest.approx(summary["seconds"], abs=6e-4)  # seconds kept to 1 ms
+    assert "first image read" in summary["images_per_s_is"]

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import importlib
-import os
 
 import click
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from semiseg_tf.cli import verbosity
 
 # command name -> module in semiseg_tf.cli holding a click command called `command`
 COMMANDS = {
@@ -38,7 +37,16 @@ def _exists(module: str) -> bool:
     return importlib.util.find_spec(f"semiseg_tf.cli.{module}") is not None
 
 
+def _apply_verbosity(ctx, param, value):
+    """Runs while the group's options are parsed, before a command's module (and TensorFlow) is imported."""
+    verbosity.configure(value)
+    return value
+
+
 @click.group(cls=LazyGroup)
 @click.version_option(package_name="semiseg-tf")
+@click.option("--verbose", is_flag=True, is_eager=True, expose_value=False, callback=_apply_verbosity,
+              help="Show TensorFlow's start-up log, library warnings and full tracebacks "
+                   "(also SEMISEG_VERBOSE=1). Quiet by default.")
 def cli():
     """Label-efficient semantic segmentation: train, evaluate, predict, export, zoo."""

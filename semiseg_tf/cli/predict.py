@@ -54,7 +54,13 @@ def use_zoo_root(zoo: str | None) -> None:
 @friendly_errors
 def command(model_ref, inputs, out, batch_size, providers, engine, input_size, tile, overlap, save,
             skip_existing, streams, threads, zoo, quiet):
-    """Segment images (files or folders): palette PNG masks, overlays, probabilities and a summary.json."""
+    """Segment images (files or folders): palette PNG masks, overlays, probabilities and a summary.json.
+
+    Speed (progress bar, `Speed:` line and summary.json's images_per_s, one figure): images
+    written / wall-clock seconds from the first image read to the last output written, so
+    decoding, resizing or tiling, inference and PNG encoding count; loading the model and the
+    one-off ONNX export of a Keras model do not.
+    """
     from semiseg_tf.inference import PredictOptions, ProviderError, open_runner, run_predict
     from semiseg_tf.inference.providers import threads_per_stream
 
@@ -73,7 +79,8 @@ def command(model_ref, inputs, out, batch_size, providers, engine, input_size, t
         click.echo(f"FAILED {failure['file']}: {failure['error']}", err=True)
     click.echo(f"processed {summary['processed']}, skipped {summary['skipped']}, failed {summary['failed']} "
                f"of {summary['inputs']}")
-    click.echo(f"Speed: {summary['images_per_s']:.2f} images/s on {runner.engine}")
+    click.echo(f"Speed: {summary['images_per_s']:.1f} images/s on {runner.engine} ({summary['processed']} images "
+               f"written in {summary['seconds']:.2f} s, first image read to last output written)")
     click.echo(f"Results saved to {out}")
     if summary["failed"]:
         raise SystemExit(1)

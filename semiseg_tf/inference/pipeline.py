@@ -9,7 +9,8 @@ while two one-thread streams lose only that thread's time (BENCHMARKS.md has the
 
 A corrupt image is reported and skipped; it never stops the batch. Every output is
 written atomically, so an interrupted job leaves only whole files and `skip_existing`
-resumes it. The summary counts processed, skipped and failed images.
+resumes it. The summary counts processed, skipped and failed images; its images/s (also
+the progress bar's) is SPEED_DEFINITION.
 """
 
 from __future__ import annotations
@@ -78,30 +79,71 @@ def collect_inputs(inputs) -> list[Path]:
     return files
 
 
-class Progress:
-    """A one-line bar with images/s on stderr, redrawn at most 5 times a second."""
+SPEED_DEFINITION = ("images written / wall-clock seconds from the first image read to the last output "
+                    "written (decode, inference and encode included; model loading and export not)")
 
-    def __init__(self, total: int, enabled: bool = True, stream=sys.stderr):
-        self.total, self.enabled, self.stream = total, enabled, stream
-        self.count, self.started, self._drawn = 0, time.time(), 0.0
+
+class Throughput:
+    """The one images/s figure predict reports, on its progress bar and in its summary (SPEED_DEFINITION)."""
+
+    def __init__(self):
+        self.first_read: float | None = None
+        self.last_write: float | None = None
+        self.written = 0
         self._lock = threading.Lock()
 
-    def advance(self, force: bool = False) -> None:
+    def read_started(self) -> None:
         with self._lock:
-            self.count += 0 if force else 1
-            now = time.time()
-            if self.enabled and (force or now - self._drawn > 0.2 or self.count == self.total):
-                self._drawn = now
-                filled = int(30 * self.count / max(self.total, 1))
-                rate = self.count / max(now - self.started, 1e-9)
-                self.stream.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {self.count}/{self.total} "
-                                  f"{rate:.1f} images/s")
-                self.stream.flush()
+            if self.first_read is None:
+                self.first_read = time.perf_counter()
 
-    def close(self) -> None:
+    def image_written(self) -> None:
+        with self._lock:
+            self.written += 1
+            self.last_write = time.perf_counter()
+
+    def seconds(self, now: float | None = None) -> float:
+        """From the first read to `now` (default: to the last write)."""
+        if self.first_read is None:
+            return 0.0
+        end = now if now is not None else (self.last_write or self.first_read)
+        return max(end - self.first_read, 0.0)
+
+    def images_per_s(self, now: float | None = None) -> float:
+        seconds = self.seconds(now)
+        return self.written / seconds if self.written and seconds > 0 else 0.0
+
+
+class Progress:
+    """A one-line bar on stderr, redrawn at most 5 times a second; its rate is `throughput`'s so far."""
+
+    def __init__(self, total: int, throughput: Throughput, enabled: bool = True, stream=None):
+        self.total, self.throughput, self.enabled = total, throughput, enabled
+        self.stream = stream or sys.stderr
+        self.count, self._drawn = 0, 0.0
+        self._lock = threading.Lock()
+
+    def advance(self) -> None:
+        with self._lock:
+            self.count += 1
+            now = time.perf_counter()
+            if now - self._drawn > 0.2 or self.count == self.total:
+                self._drawn = now
+                self._draw(self.throughput.images_per_s(now))
+
+    def _draw(self, rate: float) -> None:
         if self.enabled:
-            self.advance(force=True)
-            self.stream.write("\n")
+            filled = int(30 * self.count / max(self.total, 1))
+            self.stream.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {self.count}/{self.total} "
+                              f"{rate:.1f} images/s")
+            self.stream.flush()
+
+    def close(self, images_per_s: float) -> None:
+        """The last redraw shows the summary's figure, so the bar and the summary agree."""
+        with self._lock:
+            self._draw(images_per_s)
+            if self.enabled:
+                self.stream.write("\n")
 
 
 @dataclass
@@ -125,8 +167,8 @@ def run_predict(runner, inputs, options: PredictOptions, progress: bool = True) 
         raise DataError(runner.source, "outputs class ids only; tiling and probabilities need logits.",
                         "export with --output logits (or probs).")
     options.out.mkdir(parents=True, exist_ok=True)
-    summary, lock = Summary(), threading.Lock()
-    bar = Progress(len(files), progress)
+    summary, lock, throughput = Summary(), threading.Lock(), Throughput()
+    bar = Progress(len(files), throughput, progress)
     decoded: queue.Queue = queue.Queue(options.queue_size)
     results: queue.Queue = queue.Queue(options.queue_size)
     todo: queue.Queue = queue.Queue()
@@ -156,6 +198,7 @@ def run_predict(runner, inputs, options: PredictOptions, progress: bool = True) 
             except queue.Empty:
                 decoded.put(_DONE)
                 return
+            throughput.read_started()
             try:
                 image = read_image(path)
                 decoded.put((path, paths, image, None if options.tile else prepare_whole(image, runner)))
@@ -172,6 +215,7 @@ def run_predict(runner, inputs, options: PredictOptions, progress: bool = True) 
                 write_outputs(paths, image, ids, probs, palette, runner.classes.names if runner.classes else None)
                 with lock:
                     summary.processed += 1
+                throughput.image_written()
                 bar.advance()
             except Exception as error:  # noqa: BLE001
                 fail(path, error)
@@ -185,7 +229,6 @@ def run_predict(runner, inputs, options: PredictOptions, progress: bool = True) 
             in_graph = False
     threads = [threading.Thread(target=decode_worker, daemon=True) for _ in range(options.decode_workers)]
     writers = [threading.Thread(target=write_worker, daemon=True) for _ in range(options.write_workers)]
-    started = time.time()
     for thread in threads + writers:
         thread.start()
     _infer_loop(runner, options, in_graph, decoded, results, len(threads), fail)
@@ -193,15 +236,23 @@ def run_predict(runner, inputs, options: PredictOptions, progress: bool = True) 
         results.put(_DONE)
     for thread in threads + writers:
         thread.join()
-    bar.close()
-    summary.seconds = round(time.time() - started, 3)
-    summary.images_per_s = round(summary.processed / max(summary.seconds, 1e-9), 2)
-    report = {**asdict(summary), "model": runner.source, "engine": runner.engine, "inputs": len(files),
-              "settings": {"batch_size": options.batch_size, "tile": options.tile, "overlap": options.overlap,
-                           "save": list(options.save), "resize_to": runner.resize_to,
-                           "streams": options.inference_streams}}
+    summary.seconds = round(throughput.seconds(), 3)
+    summary.images_per_s = round(throughput.images_per_s(), 2)
+    bar.close(summary.images_per_s)
+    report = {**asdict(summary), "images_per_s_is": SPEED_DEFINITION, "model": runner.source,
+              "engine": runner.engine, "inputs": len(files),
+              "settings": {"batch_size": options.batch_size, **_geometry(runner, options),
+                           "save": list(options.save), "streams": options.inference_streams}}
     (options.out / "summary.json").write_text(json.dumps(report, indent=1))
     return report
+
+
+def _geometry(runner, options: PredictOptions) -> dict:
+    """How images met the model: resized whole (`resize_to`, None = native size), or tiled at native
+    resolution (`tile` and `overlap`; nothing is resized then, although the runner's input is the tile)."""
+    if options.tile:
+        return {"resize_to": None, "tile": list(options.tile), "overlap": options.overlap}
+    return {"resize_to": list(runner.resize_to) if runner.resize_to else None, "tile": None, "overlap": None}
 
 
 def _infer_loop(runner, options: PredictOptions, in_graph: bool, decoded: queue.Queue, results: queue.Queue,
