@@ -33,7 +33,8 @@ def semiseg(args, tmp_path, **env) -> subprocess.CompletedProcess:
                    if k not in ("TF_CPP_MIN_LOG_LEVEL", "SEMISEG_VERBOSE", "PYTHONWARNINGS")}
     environment.update(SEMISEG_CACHE=str(tmp_path / "cache"), **env)
     script = Path(sys.executable).parent / "semiseg-tf"  # the installed console script
-    command = [str(script)] if script.is_file() else [sys.executable, "-c", "from semiseg_tf.cli.main import cli; cli()"]
+    command = [str(script)] if script.is_file() else \
+        [sys.executable, "-c", "from semiseg_tf.cli.main import cli; cli()"]
     return subprocess.run(command + list(args), capture_output=True, text=True, env=environment, timeout=300)
 
 

@@ -24,15 +24,48 @@ def trained_run(shapes_data, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def zoo_root(trained_run, tmp_path_factory):
-    """A user zoo root (via SEMISEG_ZOO) holding shapes-test@1.0.0 made by `zoo add`."""
+def shapes_with_test(shapes_data, tmp_path_factory):
+    """The tiny shapes dataset plus a test split of 3 other images (as CamVid: train, val, test)."""
+    from semiseg_tf.data import make_shapes_dataset
+
+    root = tmp_path_factory.mktemp("shapes-test-split") / "shapes"
+    shutil.copytree(shapes_data, root)
+    other = make_shapes_dataset(tmp_path_factory.mktemp("other"), num_train=1, num_val=3, height=32, width=48,
+                                seed=1)
+    stems = []
+    for i, stem in enumerate((other / "val.txt").read_text().split()):
+        stems.append(f"test_{i:04d}")
+        for kind in ("images", "masks"):
+            shutil.copy(other / kind / f"{stem}.png", root / kind / f"{stems[-1]}.png")
+    (root / "test.txt").write_text("\n".join(stems) + "\n")
+    return root
+
+
+@pytest.fixture(scope="module")
+def zoo_root(trained_run, shapes_with_test, tmp_path_factory):
+    """A user zoo root (via SEMISEG_ZOO) holding shapes-test@1.0.0 made by `zoo add` on data with val and test."""
     root = tmp_path_factory.mktemp("zoo")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("SEMISEG_ZOO", str(root))
         result = CliRunner().invoke(cli, ["zoo", "add", str(trained_run), "--name", "shapes-test",
-                                          "--version", "1.0.0", "--data-licence", "test data"])
+                                          "--version", "1.0.0", "--data", str(shapes_with_test),
+                                          "--data-licence", "test data"])
         assert result.exit_code == 0, result.output
+        assert "split val ..." in result.output and "split test ..." in result.output
         yield root
+
+
+def strings_in(value):
+    """Every string inside a JSON value."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield str(key)
+            yield from strings_in(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from strings_in(item)
+    elif isinstance(value, str):
+        yield value
 
 
 def test_versions_sort_semantically():
@@ -54,20 +87,27 @@ def test_add_list_show_verify_load_round_trip(zoo_root, trained_run, shapes_data
     entry = zoo_root / "shapes-test" / "1.0.0"
     card = json.loads((entry / "card.json").read_text())
     assert set(card["files"]) == {"model.keras", "reference.npz"}
-    assert card["metrics"]["command"].startswith("semiseg-tf evaluate --model shapes-test@1.0.0")
+    assert card["zoo_entry"] == 2 and list(card["metrics"]) == ["val", "test"]
+    for split, images in (("val", 4), ("test", 3)):
+        metrics = card["metrics"][split]
+        assert metrics["command"].startswith("semiseg-tf evaluate --model shapes-test@1.0.0 --data ")
+        assert metrics["command"].endswith(f"--split {split} --input-size 32x48")
+        assert 0.0 <= metrics["miou"] <= 1.0 and metrics["images"] == images
     run_eval = json.loads((trained_run / "eval_val.json").read_text()) if (trained_run / "eval_val.json").is_file() \
         else None
-    assert 0.0 <= card["metrics"]["miou"] <= 1.0 and card["metrics"]["images"] == 4
     if run_eval:
-        assert card["metrics"]["miou"] == pytest.approx(run_eval["miou"])
+        assert card["metrics"]["val"]["miou"] == pytest.approx(run_eval["miou"])
     assert card["classes"]["names"][1] == "disc" and card["input"]["size"] == [32, 48]
     assert "## shapes-test@1.0.0" in (zoo_root / "README.md").read_text()
 
     runner = CliRunner(env={"SEMISEG_ZOO": str(zoo_root)})
     listed = runner.invoke(cli, ["zoo", "list"])
-    assert listed.exit_code == 0 and "shapes-test@1.0.0" in listed.output
+    assert listed.exit_code == 0 and "val mIoU" in listed.output and "test mIoU" in listed.output
+    row = next(line for line in listed.output.splitlines() if line.startswith("shapes-test@1.0.0 "))
+    assert row.split()[3:5] == [f"{100 * card['metrics'][s]['miou']:.1f}" for s in ("val", "test")]
     shown = runner.invoke(cli, ["zoo", "show", "shapes-test"])
     assert shown.exit_code == 0 and card["files"]["model.keras"] in shown.output
+    assert "- val mIoU **" in shown.output and "- test mIoU **" in shown.output
     verified = runner.invoke(cli, ["zoo", "verify", "shapes-test"])
     assert verified.exit_code == 0 and "OK     shapes-test@1.0.0" in verified.output, verified.output
     again = runner.invoke(cli, ["zoo", "add", str(trained_run), "--name", "shapes-test", "--version", "1.0.0"])
@@ -82,6 +122,59 @@ def test_add_list_show_verify_load_round_trip(zoo_root, trained_run, shapes_data
         assert loaded.metadata["version"] == "1.0.0" and loaded.input_size == (32, 48)
         assert zoo.load(trained_run / "model.keras").model is not None  # a path works where a name does
         assert zoo.load(trained_run).classes.names == loaded.classes.names
+
+
+def test_add_evaluates_every_split_the_dataset_has(zoo_root, trained_run, shapes_data, shapes_with_test):
+    from semiseg_tf.evaluation import evaluate
+    from semiseg_tf.loading import load_segmenter
+    from semiseg_tf.zoo.add import evaluation_splits
+
+    assert evaluation_splits(shapes_with_test, None) == ["val", "test"]
+    assert evaluation_splits(shapes_data, None) == ["val"]  # no test split: val only
+    assert evaluation_splits(shapes_with_test, ("test",)) == ["test"]
+    with pytest.raises(ValueError, match="no split"):
+        evaluation_splits(shapes_data, ("test",))
+    card = json.loads((zoo_root / "shapes-test" / "1.0.0" / "card.json").read_text())
+    direct = evaluate(load_segmenter(trained_run).model, shapes_with_test, "test", (32, 48))
+    assert card["metrics"]["test"]["miou"] == pytest.approx(direct["miou"])
+    assert card["metrics"]["test"]["per_class_iou"].keys() == direct["per_class_iou"].keys()
+
+
+def test_card_holds_no_absolute_path(zoo_root, shapes_with_test):
+    from semiseg_tf.zoo.card import portable_data
+
+    text = (zoo_root / "shapes-test" / "1.0.0" / "card.json").read_text()
+    card = json.loads(text)
+    assert str(shapes_with_test) not in text and str(zoo_root) not in text
+    assert not [s for s in strings_in(card) if s.startswith("/") or "/tmp" in s or "/work/" in s]
+    assert card["metrics"]["test"]["data"] == "DATA" and card["dataset"] == "shapes"
+    assert "--data DATA --split test" in card["metrics"]["test"]["command"]
+    readme = (zoo_root / "README.md").read_text()
+    assert str(shapes_with_test) not in readme and "- test mIoU **" in readme
+    assert portable_data("/work/shared/data/camvid", cwd="/work/main") == "../shared/data/camvid"
+    assert portable_data("/work/main/data/x", cwd="/work/main") == "data/x"
+    assert portable_data("/tmp/pytest-1/shapes", cwd="/work/main") == "DATA"
+    assert portable_data("builtin:shapes") == "builtin:shapes" and portable_data("../d") == "../d"
+
+
+def test_an_entry_is_published_again_with_the_same_files(zoo_root, shapes_with_test, tmp_path, monkeypatch):
+    """`zoo add NAME@VERSION` (a re-evaluation) copies the files unchanged, and the new patch becomes the default."""
+    from semiseg_tf import zoo
+
+    root = tmp_path / "zoo"
+    shutil.copytree(zoo_root / "shapes-test" / "1.0.0", root / "shapes-test" / "1.0.0")
+    monkeypatch.setenv("SEMISEG_ZOO", str(root))
+    result = CliRunner().invoke(cli, ["zoo", "add", "shapes-test@1.0.0", "--name", "shapes-test",
+                                      "--version", "1.0.1", "--data", str(shapes_with_test)])
+    assert result.exit_code == 0, result.output
+    old = json.loads((root / "shapes-test" / "1.0.0" / "card.json").read_text())
+    new = json.loads((root / "shapes-test" / "1.0.1" / "card.json").read_text())
+    assert new["files"] == old["files"] and new["derived_from"] == "shapes-test@1.0.0"
+    assert new["metrics"]["val"]["miou"] == pytest.approx(old["metrics"]["val"]["miou"])
+    assert new["metrics"]["test"]["command"].startswith("semiseg-tf evaluate --model shapes-test@1.0.1 ")
+    assert new["training"] == old["training"] and new["data_licence"] == "test data"
+    assert zoo.resolve("shapes-test").version == "1.0.1"
+    assert zoo.verify(zoo.resolve("shapes-test"))["argmax_agreement"] == 1.0
 
 
 def test_versions_resolve_to_latest_release(zoo_root, monkeypatch):
@@ -137,3 +230,23 @@ def test_shipped_zoo_is_found_without_configuration(monkeypatch):
     monkeypatch.delenv("SEMISEG_ZOO", raising=False)
     assert zoo_roots() == [shipped_root()]
     assert (shipped_root() / "README.md").is_file()
+
+
+def test_shipped_camvid_entry_defaults_to_the_val_and_test_card(monkeypatch):
+    """camvid-deeplabv3plus@1.0.1: the 1.0.0 weights, evaluated on val and test, no absolute path."""
+    from semiseg_tf.zoo import resolve
+    from semiseg_tf.zoo.card import card_metrics
+
+    monkeypatch.delenv("SEMISEG_ZOO", raising=False)
+    entry = resolve("camvid-deeplabv3plus")
+    assert entry.version == "1.0.1"
+    card, first = entry.card(), resolve("camvid-deeplabv3plus@1.0.0").card()
+    assert card["files"] == first["files"] and card["derived_from"] == "camvid-deeplabv3plus@1.0.0"
+    metrics = card_metrics(card)
+    assert metrics["val"]["images"] == 101 and metrics["test"]["images"] == 233
+    assert metrics["val"]["miou"] == pytest.approx(card_metrics(first)["val"]["miou"], abs=1e-6)
+    assert metrics["test"]["command"] == ("semiseg-tf evaluate --model camvid-deeplabv3plus@1.0.1 "
+                                          "--data ../shared/data/camvid --split test --input-size 240x320")
+    assert not [s for s in strings_in(card) if s.startswith("/") or "/work/" in s]
+    verified = CliRunner().invoke(cli, ["zoo", "verify", "camvid-deeplabv3plus", "--checksums-only"])
+    assert verified.exit_code == 0 and "OK     camvid-deeplabv3plus@1.0.1" in verified.output, verified.output

@@ -22,20 +22,23 @@ def command():
 @zoo_option
 @friendly_errors
 def list_command(zoo):
-    """Every entry with its architecture, input size and measured mIoU."""
+    """Every entry with its architecture, input size and val and test mIoU (test: a drive val never saw)."""
     from semiseg_tf.zoo import list_entries, zoo_roots
+    from semiseg_tf.zoo.card import card_metrics
 
     use_zoo_root(zoo)
     entries = list_entries()
     if not entries:
         click.echo(f"no zoo entries in {[str(r) for r in zoo_roots()]}")
         return
-    click.echo(f"{'entry':<32}{'architecture':<22}{'input':<10}{'mIoU':>6}  {'metric split':<14}location")
+    click.echo(f"{'entry':<32}{'architecture':<22}{'input':<10}{'val mIoU':>9}{'test mIoU':>10}  location")
     for entry in entries:
         card = entry.card()
         size = "x".join(map(str, card["input"]["size"]))
-        click.echo(f"{entry.reference:<32}{card['architecture']['preset']:<22}{size:<10}"
-                   f"{100 * card['metrics']['miou']:>6.1f}  {card['metrics']['split']:<14}{entry.path}")
+        figures = card_metrics(card)
+        val, test = (f"{100 * figures[s]['miou']:.1f}" if s in figures else "-" for s in ("val", "test"))
+        click.echo(f"{entry.reference:<32}{card['architecture']['preset']:<22}{size:<10}{val:>9}{test:>10}  "
+                   f"{entry.path}")
 
 
 @command.command("show")
@@ -82,21 +85,29 @@ def verify_command(name, checksums_only, zoo):
 
 
 @command.command("add")
-@click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
+@click.argument("source", metavar="RUN_DIR|NAME@VERSION")
 @click.option("--name", required=True, help="Entry name: lower case letters, digits, '.', '_', '-'.")
 @click.option("--version", required=True, help="Semantic version MAJOR.MINOR.PATCH; never overwritten.")
-@click.option("--data", default=None, help="Dataset to evaluate on (default: the run's training data).")
-@click.option("--split", default=None, help="Split to evaluate on (default: the run's val split).")
+@click.option("--data", default=None,
+              help="Dataset to evaluate on, as you would type it (default: the run's training data).")
+@click.option("--split", "splits", multiple=True,
+              help="Split to evaluate on, repeatable (default: val and test, each one the dataset has).")
 @click.option("--data-licence", default=None, help="Licence of the training data (default: from the dataset README).")
 @click.option("--trained-on", default=None, help="Machine the run trained on, if the run did not record it.")
 @zoo_option
 @friendly_errors
-def add_command(run_dir, name, version, data, split, data_licence, trained_on, zoo):
-    """Evaluate a finished run and add it as NAME@VERSION with a model card and checksums."""
+def add_command(source, name, version, data, splits, data_licence, trained_on, zoo):
+    """Evaluate a finished run on val and test and add it as NAME@VERSION with a model card and checksums.
+
+    SOURCE is a run directory, or an existing entry NAME@VERSION to publish again under a new version
+    with the same files (same sha256) and fresh evaluations. The card records each split's figures and
+    the command that reproduces them, with the data as given to --data (no absolute path: one outside
+    the working folder and its parent becomes DATA).
+    """
     from semiseg_tf.zoo import add_entry
     from semiseg_tf.zoo.card import render_card
 
     use_zoo_root(zoo)
-    path = add_entry(run_dir, name, version, zoo, data, split, data_licence, trained_on, echo=click.echo)
+    path = add_entry(source, name, version, zoo, data, splits, data_licence, trained_on, echo=click.echo)
     click.echo(render_card(json.loads((path / "card.json").read_text())))
     click.echo(f"Results saved to {path}")
