@@ -37,6 +37,11 @@ def tensorflow_report() -> dict:
             "cuda_version": build.get("cuda_version"), "cudnn_version": build.get("cudnn_version"),
             "devices": [{"name": d.name, "type": d.device_type} for d in tf.config.list_physical_devices()],
         })
+        for device in report["devices"]:
+            if device["type"] == "GPU":  # model name and compute capability
+                details = tf.config.experimental.get_device_details(
+                    tf.config.list_physical_devices("GPU")[int(device["name"].rsplit(":", 1)[1])])
+                device["details"] = {k: list(v) if isinstance(v, tuple) else v for k, v in details.items()}
     except Exception as exc:  # noqa: BLE001 - report, don't crash: this is the diagnosis tool
         report["error"] = f"{type(exc).__name__}: {exc}"
     return report
