@@ -19,9 +19,9 @@
 from __future__ import annotations
 
 import argparse
+import atexit
 import csv
 import json
-import math
 import os
 import shutil
 import statistics
@@ -141,9 +141,13 @@ def main() -> None:
     args = parser.parse_args()
     recipe, out = (DRY if args.dry_run else REAL), os.environ.get("OUT")
     args.work.mkdir(parents=True, exist_ok=True)
-    log = args.work / "suite.log"
-    dataset = "camvid" if "camvid" in str(args.data).lower() else Path(str(args.data)).name.split(":")[-1]
     tag = "gpu-dry-run" if args.dry_run else "gpu"
+    log = args.work / "suite.log"
+    log.touch()
+    if out:  # the log reaches $OUT even when a step fails
+        atexit.register(lambda: Path(out).mkdir(parents=True, exist_ok=True)
+                        or shutil.copy2(log, Path(out) / f"{tag}-suite.log"))
+    dataset = "camvid" if "camvid" in str(args.data).lower() else Path(str(args.data)).name.split(":")[-1]
 
     doctor = json.loads(subprocess.run(CLI + ["doctor", "--json"], check=True, capture_output=True,
                                        text=True).stdout)
@@ -171,12 +175,11 @@ def main() -> None:
                          log)
     timing = json.loads((run_dir / "timing.json").read_text())
     evaluations = {}
+    data_root = Path(args.data) if args.data != "builtin:shapes" else None  # builtin: train and val only
     for split in ("val", "test"):
-        data_root = Path(args.data) if args.data != "builtin:shapes" else None
-        if data_root is not None and not (data_root / f"{split}.txt").is_file():
+        exists = (data_root / f"{split}.txt").is_file() if data_root else split == "val"
+        if not exists:
             continue
-        if data_root is None and split == "test":
-            continue  # builtin:shapes has train and val only
         wall = run_cli(["evaluate", "--model", str(run_dir), "--data", args.data, "--split", split,
                         "--out", str(args.work / f"eval_{split}.json")], log)
         evaluations[split] = {**json.loads((args.work / f"eval_{split}.json").read_text()), "wall_s": round(wall, 2)}
@@ -198,7 +201,6 @@ def main() -> None:
     images = args.work / "images"
     shutil.rmtree(images, ignore_errors=True)
     images.mkdir()
-    data_root = Path(args.data) if args.data != "builtin:shapes" else None
     if data_root is None:
         from semiseg_tf.data import resolve_data
 
@@ -223,8 +225,6 @@ def main() -> None:
                         "rounds after one warm-up; keras = --engine keras on TensorFlow's device"}
     publish(f"{tag}-predict-speed", predict, ("task", "dataset", "model", "images_per_s", "command", "date"),
             args.results, out)
-    if out:
-        shutil.copy2(log, Path(out) / f"{tag}-suite.log")
     print(json.dumps({"steps": timing["steps"], "train_wall_s": round(train_wall, 1), "val_miou": val["miou"],
                       "test_miou": training["test_miou"], "images_per_s": ips}, indent=1))
 
