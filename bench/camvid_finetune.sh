@@ -35,7 +35,7 @@ for recipe in "${methods[@]}"; do  # a typo stops here, before hours of training
     echo "unknown recipe '$recipe'; with a suffix, one of: ${!OPTIONS[*]}" >&2; exit 2
   fi
 done
-base="camvid-deeplabv3plus-supervised-${tag}f${fraction}-s${seed}"
+base="camvid-deeplabv3plus-supervised-${tag}pbn-f${fraction}-s${seed}"  # camvid_train.py names PreciseBN runs -pbn
 if [[ ! -f "bench/results/${base}.json" ]]; then
   python bench/camvid_train.py --labeled-fraction "$fraction" --seed "$seed" ${BASE_VARIANT:+--variant "$BASE_VARIANT"} \
     > "bench/logs/${base}.log" 2>&1
@@ -45,7 +45,7 @@ for recipe in supervised "${methods[@]}"; do
   args=(--method "$method")
   for option in ${OPTIONS[$recipe]:-}; do args+=(--method-option "$option"); done
   suffix="${recipe#"$method"}"; suffix="${suffix#-}"; variant="${tag}${suffix}${suffix:+-}ft${steps}"
-  name="camvid-deeplabv3plus-${method}-${variant}-f${fraction}-s${seed}"
+  name="camvid-deeplabv3plus-${method}-${variant}-pbn-f${fraction}-s${seed}"
   [[ -f "bench/results/${name}.json" ]] && continue
   while [[ -f bench/logs/PAUSE ]]; do sleep 10; done
   python bench/camvid_train.py "${args[@]}" --labeled-fraction "$fraction" --seed "$seed" \

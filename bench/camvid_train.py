@@ -35,9 +35,28 @@ def run_seconds(run: str) -> float:
     return json.loads((Path("runs/bench") / run / "timing.json").read_text())["train_seconds"]
 
 
+def splits_of(data: Path) -> list[str]:
+    """val, and test where the dataset has it (CamVid's test is a new drive: the figure papers report)."""
+    return [split for split in ("val", "test") if (data / f"{split}.txt").is_file()]
+
+
+def moving_average_segmenter(config: TrainConfig, run_dir: Path):
+    """The run's final weights with the BatchNorm moving averages training left (before PreciseBN):
+    the last checkpoint holds them, model.keras holds the re-estimated statistics."""
+    from semiseg_tf.data import SegmentationDataset
+    from semiseg_tf.training.checkpoint import Checkpoint
+    from semiseg_tf.training.trainer import build_training
+
+    stored = TrainConfig.from_dict(json.loads((run_dir / "config.json").read_text())["train"])
+    method, _ = build_training(stored, SegmentationDataset(resolve_data(config.data)), [], initialise=False)
+    Checkpoint(run_dir / "backup").restore(method)
+    return method.segmenter
+
+
 def train_and_evaluate(config: TrainConfig, run_dir: Path) -> tuple[dict, dict]:
-    """Train the run (or resume it, or take it as finished) and evaluate it on val at native size:
-    (training summary, evaluation)."""
+    """Train the run (or resume it, or take it as finished) and evaluate it at native size on val and test:
+    (training summary, {split: evaluation}); each evaluation also holds `moving_average_bn`, the same
+    weights evaluated with the BatchNorm statistics training left, when the run re-estimated them."""
     resume = (run_dir / "config.json").is_file()
     if not (run_dir / "model.keras").is_file() or resume and not (run_dir / "timing.json").is_file():
         summary = train(config, run_dir, resume=resume, verbose=2)
@@ -45,7 +64,14 @@ def train_and_evaluate(config: TrainConfig, run_dir: Path) -> tuple[dict, dict]:
         summary = json.loads((run_dir / "timing.json").read_text())
     loaded = load_segmenter(run_dir)
     data = resolve_data(config.data)
-    return summary, evaluate(loaded.model, data, "val", loaded.input_size, out=run_dir / "eval_val.json")
+    stale = moving_average_segmenter(config, run_dir) if summary.get("bn_recalibration_batches") else None
+    results = {}
+    for split in splits_of(data):
+        results[split] = evaluate(loaded.model, data, split, loaded.input_size, out=run_dir / f"eval_{split}.json")
+        if stale is not None:
+            before = evaluate(stale, data, split, loaded.input_size)
+            results[split]["moving_average_bn"] = {k: before[k] for k in ("miou", "per_class_iou", "pixel_accuracy")}
+    return summary, results
 
 
 def main() -> None:
@@ -62,6 +88,9 @@ def main() -> None:
     parser.add_argument("--jit-compile", default="false")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--checkpoint-every", type=int, default=100)
+    parser.add_argument("--bn-recalibration-batches", type=int, default=100,
+                        help="PreciseBN batches at the end of training (0: the moving averages, as before "
+                             "2026-12-02); runs with it are named ...-pbn-...")
     parser.add_argument("--extra-labels", default=None,
                         help="Pseudo-label folder of `semiseg-tf pseudo-label` (data distillation student).")
     parser.add_argument("--extra-labels-share", type=float, default=None,
@@ -84,6 +113,8 @@ def main() -> None:
         method = f"distill-{teacher['method']['name']}"
     if args.variant:
         method = f"{method}-{args.variant}"
+    if args.bn_recalibration_batches:
+        method = f"{method}-pbn"
     name = f"camvid-{args.model}-{method}-f{args.labeled_fraction:g}-s{args.seed}"
     run_dir = Path("runs/bench") / name
     size = tuple(int(v) for v in args.train_size.split("x"))
@@ -92,30 +123,38 @@ def main() -> None:
                          labeled_fraction=args.labeled_fraction, steps=args.steps,
                          batch_size=args.batch_size, train_size=size, crop_size=crop, learning_rate=args.learning_rate,
                          checkpoint_every=args.checkpoint_every, seed=args.seed, jit_compile=args.jit_compile,
+                         bn_recalibration_batches=args.bn_recalibration_batches,
                          extra_labels=args.extra_labels, extra_labels_share=args.extra_labels_share,
                          init_from=str(Path("runs/bench") / args.init_from) if args.init_from else None,
                          method_options=parse_key_values(args.method_option))
-    summary, result = train_and_evaluate(config, run_dir)
+    summary, results = train_and_evaluate(config, run_dir)
     stored = json.loads((run_dir / "config.json").read_text())
     semi = args.method != "supervised" or bool(args.extra_labels)
-    write_result(name, {
-        "task": "camvid-semi" if semi else "camvid-supervised",
-        "dataset": "camvid", "split": "val", "model": args.model, "method": method,
-        "supervision": "semi" if semi else "full",
-        "labeled_fraction": args.labeled_fraction, "labeled_images": stored["labeled_count"],
-        "seed": args.seed, "miou": result["miou"], "per_class_iou": result["per_class_iou"],
-        "pixel_accuracy": result["pixel_accuracy"], "train_seconds": summary["train_seconds"],
-        "method_options": stored["method"], "steps": summary["steps"], "batch_size": args.batch_size,
-        "train_size": list(size), "crop_size": list(crop),
-        "eval_resolution": "native 360x480 (logits resized back)",
-        "images_per_second": summary["images_per_second"],
-        **({"teacher": args.teacher, "extra_labels": pseudo_label_settings(args.extra_labels),
-            "extra_labels_share": args.extra_labels_share,
-            "teacher_train_seconds": run_seconds(args.teacher)} if args.extra_labels else {}),
-        **({"init_from": args.init_from, "init_train_seconds": run_seconds(args.init_from),
-            "learning_rate": args.learning_rate} if args.init_from else {}),
-    })
-    print(f"{name}: val mIoU {100 * result['miou']:.1f} in {summary['train_seconds']:.0f} s")
+    for split, result in results.items():  # one record per split, same fields
+        write_result(name if split == "val" else f"{name}.{split}", {
+            "task": "camvid-semi" if semi else "camvid-supervised",
+            "dataset": "camvid", "split": split, "model": args.model, "method": method,
+            "supervision": "semi" if semi else "full",
+            "labeled_fraction": args.labeled_fraction, "labeled_images": stored["labeled_count"],
+            "seed": args.seed, "miou": result["miou"], "per_class_iou": result["per_class_iou"],
+            "pixel_accuracy": result["pixel_accuracy"], "train_seconds": summary["train_seconds"],
+            "method_options": stored["method"], "steps": summary["steps"], "batch_size": args.batch_size,
+            "train_size": list(size), "crop_size": list(crop),
+            "eval_resolution": "native 360x480 (logits resized back)",
+            "images_per_second": summary["images_per_second"],
+            "bn_recalibration_batches": summary.get("bn_recalibration_batches", 0),
+            **({"moving_average_bn": result["moving_average_bn"]} if "moving_average_bn" in result else {}),
+            **({"teacher": args.teacher, "extra_labels": pseudo_label_settings(args.extra_labels),
+                "extra_labels_share": args.extra_labels_share,
+                "teacher_train_seconds": run_seconds(args.teacher)} if args.extra_labels else {}),
+            **({"init_from": args.init_from, "init_train_seconds": run_seconds(args.init_from),
+                "learning_rate": args.learning_rate} if args.init_from else {}),
+        })
+    print(name + ": " + ", ".join(f"{split} mIoU {100 * r['miou']:.1f}"
+                                  + (f" (moving-average BN {100 * r['moving_average_bn']['miou']:.1f})"
+                                     if "moving_average_bn" in r else "")
+                                  for split, r in results.items())
+          + f" in {summary['train_seconds']:.0f} s")
 
 
 if __name__ == "__main__":

@@ -47,7 +47,8 @@ def main() -> None:
     reruns = []
     for seed in args.seeds:
         config = reseeded(run_dir, seed)
-        summary, result = train_and_evaluate(config, Path("runs/reseed") / f"{args.run}-seed{seed}")
+        summary, results = train_and_evaluate(config, Path("runs/reseed") / f"{args.run}-seed{seed}")
+        result = results[original["split"]]
         reruns.append({"seed": seed, "miou": result["miou"], "per_class_iou": result["per_class_iou"],
                        "train_seconds": summary["train_seconds"]})
         print(f"seed {seed}: val mIoU {100 * result['miou']:.1f}")

@@ -41,6 +41,7 @@ def load_segmenter(reference: str | Path) -> LoadedModel:
         config = json.loads(config_file.read_text()) if config_file.is_file() else {}
         train = config.get("train", {})
         size = train.get("train_size")  # crops are windows; the scale is train_size
+        size = None if size == "native" else size  # trained at native scale: infer at native scale
         classes = ClassInfo.from_dict(config["classes"]) if "classes" in config else None
         return LoadedModel(_load(model_file), classes, tuple(size) if size else None, path, config)
     if path.suffix == ".keras":

@@ -48,7 +48,8 @@ def test_train_runs_end_to_end(trained_run):
     for name in ("model.keras", "config.json", "labeled.txt", "history.csv", "eval_val.json", "backup"):
         assert (run_dir / name).exists(), name
     with open(run_dir / "history.csv") as f:
-        assert [row["epoch"] for row in csv.DictReader(f)] == ["0", "1"]
+        assert [row["step"] for row in csv.DictReader(f)] == ["4"]  # log_every 10: the last step is logged
+    assert "step 4/4" in result.output and "images/s" in result.output
     stored = json.loads((run_dir / "config.json").read_text())
     assert stored["train"]["model"] == "unet-tiny" and stored["train"]["learning_rate"] == 3e-3
     evaluation = json.loads((run_dir / "eval_val.json").read_text())
@@ -100,7 +101,7 @@ def test_bad_data_is_one_clear_line(shapes_data, tmp_path):
 
 def test_bad_options_say_what_is_valid(tmp_path):
     result = invoke("train", "--train-size", "32by48", "--out", tmp_path / "r")
-    assert result.exit_code == 2 and "expected HEIGHTxWIDTH such as 240x320, got '32by48'" in result.output
+    assert result.exit_code == 2 and "expected HEIGHTxWIDTH such as 240x320 or native, got '32by48'" in result.output
     result = invoke("train", "--schedule", "step", "--out", tmp_path / "r")
     assert result.exit_code == 2 and "'poly', 'cosine'" in result.output
 
@@ -127,3 +128,44 @@ def test_console_script_lists_commands():
     assert result.returncode == 0, result.stderr
     commands = result.stdout.split("Commands:")[1].split()
     assert "train" in commands and "evaluate" in commands
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--steps", "0"], ["'--steps': 0 is not in the range x>=1"]),
+    (["--steps", "-5"], ["'--steps': -5 is not in the range x>=1"]),
+    (["--checkpoint-every", "0"], ["'--checkpoint-every': 0 is not in the range x>=1"]),
+    (["--batch-size", "0"], ["'--batch-size': 0 is not in the range x>=1"]),
+    (["--method", "fixmach"], ["'fixmach' is not one of", "'fixmatch'"]),
+    (["--model", "unet-small"], ["'unet-small' is not one of", "'unet-tiny'"]),
+    (["--method", "fixmatch", "--method-option", "threshold=2"], ["threshold=2.0: must be in [0.0, 1.0]"]),
+    (["--method", "fixmatch", "--method-option", "treshold=0.9"], ["did you mean 'threshold'"]),
+    (["--val-split", "tset"], ["--val-split tset", "has no tset.txt"]),
+])
+def test_usage_errors_are_one_line_exit_2_and_write_nothing(shapes_data, tmp_path, args, words):
+    run_dir = tmp_path / "run"
+    result = invoke("train", "--data", shapes_data, "--model", "unet-tiny", "--out", run_dir, *args)
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    for word in words:
+        assert word in result.output, result.output
+    assert not run_dir.exists()
+
+
+def test_train_help_lists_methods_and_models():
+    result = invoke("train", "--help")
+    for name in ("fixmatch", "equivariance", "supervised", "deeplabv3plus-tiny", "unet", "native"):
+        assert name in result.output
+
+
+def test_exact_steps_and_resume_to_a_new_total(shapes_data, tmp_path):
+    run_dir = tmp_path / "run"
+    result = invoke("train", "--data", shapes_data, "--model", "unet-tiny", "--steps", 3, "--batch-size", 2,
+                    "--bn-recalibration-batches", 2, "--no-eval", "--out", run_dir)
+    assert result.exit_code == 0, result.output
+    assert "trained 3 steps in" in result.output and "re-estimated over 2 batches" in result.output
+    result = invoke("train", "--out", run_dir, "--resume", "--steps", 5, "--batch-size", 4, "--no-eval")
+    assert result.exit_code == 0, result.output
+    assert "ignoring --batch-size" in result.output and f"resuming {run_dir} at step 3 of 5" in result.output
+    assert "trained 5 steps (resumed at step 3)" in result.output
+    result = invoke("train", "--out", run_dir, "--resume", "--steps", 4)
+    assert result.exit_code == 2 and "already trained 5 steps; resume with --steps >= 5" in result.output

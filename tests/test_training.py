@@ -1,4 +1,5 @@
-"""Training runs: a short run learns, and a killed run resumes where it stopped, losing no steps."""
+"""Training runs: exactly the steps asked, a killed run resumes where it stopped losing no steps, bad options
+refused before anything is written, and eval-mode inference right after any number of steps (PreciseBN)."""
 
 from __future__ import annotations
 
@@ -13,15 +14,18 @@ from semiseg_tf.data import DataError, SegmentationDataset, read_mask
 from semiseg_tf.losses import median_frequency_weights
 from semiseg_tf.methods import SegmentationMethod
 from semiseg_tf.training import TrainConfig, train
+from semiseg_tf.training.checkpoint import Checkpoint
+from semiseg_tf.training.config import ConfigError
 from semiseg_tf.training.schedules import learning_rate_schedule
 
 INTERVAL = 5
 
 
 def run_config(shapes_data, **overrides) -> TrainConfig:
-    """13 steps round up to 3 whole checkpoint intervals of 5 (15 steps), on half the labels."""
+    """13 steps, checkpoints at 5, 10 and 13, a log row at each, on half the labels."""
     options = dict(data=str(shapes_data), model="deeplabv3plus-tiny", steps=13, batch_size=2,
-                   checkpoint_every=INTERVAL, learning_rate=3e-3, labeled_fraction=0.5, seed=0)
+                   checkpoint_every=INTERVAL, log_every=INTERVAL, learning_rate=3e-3, labeled_fraction=0.5, seed=0,
+                   bn_recalibration_batches=4)
     return TrainConfig(**(options | overrides))
 
 
@@ -40,18 +44,19 @@ def reference_run(shapes_data, tmp_path_factory):
 def test_short_run_lowers_the_loss(reference_run):
     run_dir, summary = reference_run
     rows = history(run_dir)
-    assert [int(r["epoch"]) for r in rows] == [0, 1, 2]
+    assert [int(r["step"]) for r in rows] == [5, 10, 13]  # a shorter last interval, not rounded up
     losses = [float(r["loss"]) for r in rows]
     assert np.isfinite(losses).all()
     assert losses[-1] < 0.9 * losses[0], losses
-    assert summary["steps"] == 15  # rounded up to whole checkpoint intervals
-    assert summary["final_loss"] == pytest.approx(losses[-1])
+    assert all(float(r["images_per_second"]) > 0 and float(r["lr"]) >= 0 for r in rows)
+    assert summary["steps"] == 13 and summary["bn_recalibration_batches"] == 4
+    assert summary["final_loss"] == pytest.approx(losses[-1], rel=1e-5)
 
 
 def test_run_directory_records_what_the_run_used(reference_run, shapes_data):
     run_dir, _ = reference_run
     stored = json.loads((run_dir / "config.json").read_text())
-    assert stored["train"]["steps"] == 15 and stored["train"]["train_size"] == [32, 48]
+    assert stored["train"]["steps"] == 13 and stored["train"]["train_size"] == [32, 48]
     assert stored["classes"]["names"][1] == "disc"
     labeled = (run_dir / "labeled.txt").read_text().split()
     unlabeled = (run_dir / "unlabeled.txt").read_text().split()
@@ -67,7 +72,7 @@ def test_run_directory_records_what_the_run_used(reference_run, shapes_data):
                                atol=1e-4)
     model = keras.saving.load_model(run_dir / "model.keras")
     assert tuple(model.output_shape) == (None, None, None, 5)
-    assert json.loads((run_dir / "timing.json").read_text())["steps"] == 15
+    assert json.loads((run_dir / "timing.json").read_text())["steps"] == 13
     with pytest.raises(DataError, match="already holds a run"):
         train(run_config(shapes_data), run_dir, verbose=0)
 
@@ -99,15 +104,15 @@ def test_kill_and_resume_continues_at_the_right_step(reference_run, shapes_data,
         patch.setattr(SegmentationMethod, "fit", fit_then_die)
         with pytest.raises(Killed):
             train(run_config(shapes_data), run_dir, verbose=0)
-    assert json.loads((run_dir / "backup" / "training_metadata.json").read_text())["epoch"] == 1
-    assert [r["epoch"] for r in history(run_dir)] == ["0"]
+    assert Checkpoint(run_dir / "backup").read()["step"] == INTERVAL
+    assert [r["step"] for r in history(run_dir)] == ["5"]
     assert not (run_dir / "model.keras").exists()
 
     # The stored config wins over the one passed in.
     summary = train(TrainConfig(steps=999, model="unet"), run_dir, resume=True, verbose=0)
-    assert summary["steps"] == 15  # optimizer.iterations: 5 restored + 10 run again
+    assert summary["steps"] == 13 and summary["resumed_from_step"] == INTERVAL
     rows = history(run_dir)
-    assert [int(r["epoch"]) for r in rows] == [0, 1, 2]  # every interval exactly once
+    assert [int(r["step"]) for r in rows] == [5, 10, 13]  # every row exactly once
 
     # Same data from the right step, same dropout draws: the resumed run is the uninterrupted one.
     # (CPU TensorFlow is deterministic here; two uninterrupted runs are bit-identical.)
@@ -169,3 +174,133 @@ def test_learning_rate_schedules():
         learning_rate_schedule("poly", 0.01, 100, warmup_steps=5)
     with pytest.raises(ValueError, match="unknown schedule 'step'"):
         learning_rate_schedule("step", 0.01, 100)
+
+
+def test_resume_continues_to_a_new_total_and_refuses_fewer_steps(reference_run, shapes_data, tmp_path, capsys):
+    import shutil
+
+    run_dir = tmp_path / "more"
+    shutil.copytree(reference_run[0], run_dir)
+    summary = train(TrainConfig(), run_dir, resume=True, steps=16)
+    assert summary["steps"] == 16 and summary["resumed_from_step"] == 13
+    assert f"resuming {run_dir} at step 13 of 16" in capsys.readouterr().out
+    assert [int(r["step"]) for r in history(run_dir)] == [5, 10, 13, 15, 16]
+    assert json.loads((run_dir / "config.json").read_text())["train"]["steps"] == 16
+    with pytest.raises(ConfigError, match="already trained 16 steps; resume with --steps >= 16"):
+        train(TrainConfig(), run_dir, resume=True, steps=10)
+
+
+@pytest.mark.parametrize("option, value", [("steps", 0), ("steps", -5), ("checkpoint_every", 0),
+                                           ("batch_size", 0), ("log_every", 0), ("labeled_fraction", 1.5)])
+def test_impossible_options_are_refused_before_anything_is_written(shapes_data, tmp_path, option, value):
+    with pytest.raises(ConfigError, match=f"--{option.replace('_', '-')} {value}"):
+        train(run_config(shapes_data, **{option: value}), tmp_path / "run", verbose=0)
+    assert not (tmp_path / "run").exists()
+
+
+def test_bad_method_options_are_refused_before_anything_is_written(shapes_data, tmp_path):
+    for options, message in [({"threshold": 2}, r"threshold=2.*must be in \[0.0, 1.0\]"),
+                             ({"treshold": 0.9}, "did you mean 'threshold'"),
+                             ({"cutmix_p": "abc"}, "cutmix_p is of type float"),
+                             ({"strong_bn_stats": 3}, "strong_bn_stats is of type bool")]:
+        with pytest.raises(ValueError, match=message):
+            train(run_config(shapes_data, method="fixmatch", method_options=options), tmp_path / "run", verbose=0)
+        assert not (tmp_path / "run").exists()
+
+
+def test_recalibration_sets_the_average_of_batch_statistics():
+    """PreciseBN: each moving mean / variance becomes the mean over batches of that batch's moments;
+    the layer's momentum and every other weight are left as they were."""
+    import tensorflow as tf
+
+    from semiseg_tf.training.batchnorm import recalibrate_batchnorm
+
+    conv = keras.layers.Conv2D(3, 3, padding="same", use_bias=True)
+    norm = keras.layers.BatchNormalization()
+    model = keras.Sequential([keras.Input((8, 8, 2)), conv, norm, keras.layers.ReLU()])
+    rng = np.random.default_rng(0)
+    batches = [tf.constant(rng.normal(loc, 2.0, (4, 8, 8, 2)), tf.float32) for loc in (0.0, 5.0, -3.0)]
+    weights = [w.copy() for w in conv.get_weights() + [norm.gamma.numpy(), norm.beta.numpy()]]
+    assert recalibrate_batchnorm(model, iter(batches), num_batches=2) == 2  # stops after two
+    features = [conv(b).numpy() for b in batches[:2]]
+    np.testing.assert_allclose(norm.moving_mean.numpy(), np.mean([f.mean((0, 1, 2)) for f in features], 0),
+                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(norm.moving_variance.numpy(), np.mean([f.var((0, 1, 2)) for f in features], 0),
+                               rtol=1e-4, atol=1e-5)
+    assert norm.momentum == 0.99
+    for got, want in zip(conv.get_weights() + [norm.gamma.numpy(), norm.beta.numpy()], weights):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_eval_mode_agrees_with_training_mode_after_a_short_run(shapes_data, tmp_path):
+    """After 20 steps the moving averages (momentum 0.99) lag the weights, so eval-mode predictions differ
+    from training-mode ones (the microscopy U-Net of the release issue predicted one class). Re-estimated
+    statistics make them agree; the trainer does it at the end of every run, on augmented training crops."""
+    import tensorflow as tf
+
+    from semiseg_tf.data import SegmentationDataset, read_image
+    from semiseg_tf.training.batchnorm import recalibrate_batchnorm
+
+    run_dir = tmp_path / "run"
+    summary = train(run_config(shapes_data, model="unet-tiny", steps=20, checkpoint_every=20, log_every=20,
+                               batch_size=4, labeled_fraction=None, bn_recalibration_batches=0), run_dir, verbose=0)
+    assert summary["bn_recalibration_batches"] == 0
+    images = tf.constant(np.stack([read_image(s.image) for s in SegmentationDataset(shapes_data).samples("train")]),
+                         tf.float32)
+    model = keras.saving.load_model(run_dir / "model.keras")  # unet-tiny: no dropout, so training mode is deterministic
+
+    def agreement() -> float:
+        return float((np.argmax(model(images, training=False), -1) == np.argmax(model(images, training=True), -1)).mean())
+
+    stale = agreement()
+    assert stale < 0.9, stale
+    recalibrate_batchnorm(model, [images], num_batches=1)
+    assert agreement() > 0.999
+
+
+def test_missing_val_split_is_said_and_a_held_out_share_can_replace_it(shapes_data, tmp_path, capsys):
+    import shutil
+
+    from semiseg_tf.training import evaluate_run
+
+    no_val = tmp_path / "data"
+    shutil.copytree(shapes_data, no_val)
+    (no_val / "val.txt").unlink()
+    options = dict(data=str(no_val), steps=2, checkpoint_every=2, bn_recalibration_batches=1)
+    train(run_config(shapes_data, **options), tmp_path / "a", verbose=0)
+    assert "has no val split (val.txt), so the run ends without an evaluation" in capsys.readouterr().out
+    assert json.loads((tmp_path / "a" / "config.json").read_text())["train"]["val_split"] is None
+    assert evaluate_run(tmp_path / "a") is None
+
+    with pytest.raises(ConfigError, match="--val-split tset: .* has no tset.txt"):
+        train(run_config(shapes_data, val_split="tset", **options), tmp_path / "b", verbose=0)
+
+    train(run_config(shapes_data, val_fraction=0.25, labeled_fraction=None, **options), tmp_path / "c", verbose=0)
+    held = (tmp_path / "c" / "heldout.txt").read_text().split()
+    labeled = (tmp_path / "c" / "labeled.txt").read_text().split()
+    assert len(held) == 3 and not set(held) & set(labeled) and len(labeled) == 9
+    result = evaluate_run(tmp_path / "c")
+    assert result["split"] == "heldout" and result["images"] == 3
+    assert (tmp_path / "c" / "eval_heldout.json").is_file()
+
+
+def test_images_of_different_sizes_train_at_native_scale(shapes_data, tmp_path):
+    """Differently sized images are not squashed to the first one's size: random crops at native scale."""
+    import shutil
+
+    from PIL import Image
+
+    data = tmp_path / "data"
+    shutil.copytree(shapes_data, data)
+    for stem in ("train_0000", "train_0001"):  # two larger images
+        for folder, suffix, resample in (("images", ".png", Image.BILINEAR), ("masks", ".png", Image.NEAREST)):
+            path = data / folder / f"{stem}{suffix}"
+            Image.open(path).resize((96, 64), resample).save(path)
+    run_dir = tmp_path / "run"
+    train(run_config(shapes_data, data=str(data), steps=2, checkpoint_every=2, labeled_fraction=None,
+                     crop_size=(32, 32), bn_recalibration_batches=1), run_dir, verbose=0)
+    stored = json.loads((run_dir / "config.json").read_text())["train"]
+    assert stored["train_size"] == "native" and stored["crop_size"] == [32, 32]
+    from semiseg_tf.loading import load_segmenter
+
+    assert load_segmenter(run_dir).input_size is None  # inference at native scale too

@@ -10,12 +10,15 @@ from semiseg_tf.data.errors import DataError
 
 
 class SizeType(click.ParamType):
-    """`HxW` (e.g. 240x320) -> (240, 320)."""
+    """`HxW` (e.g. 240x320) -> (240, 320); with `allow_native`, also the word "native"."""
 
     name = "HxW"
 
+    def __init__(self, allow_native: bool = False):
+        self.allow_native = allow_native
+
     def convert(self, value, param, ctx):
-        if isinstance(value, tuple):
+        if isinstance(value, tuple) or self.allow_native and value == "native":
             return value
         try:
             height, width = (int(v) for v in str(value).lower().split("x"))
@@ -23,25 +26,45 @@ class SizeType(click.ParamType):
                 raise ValueError
             return height, width
         except ValueError:
-            self.fail(f"expected HEIGHTxWIDTH such as 240x320, got '{value}'", param, ctx)
+            native = " or native" if self.allow_native else ""
+            self.fail(f"expected HEIGHTxWIDTH such as 240x320{native}, got '{value}'", param, ctx)
 
 
 SIZE = SizeType()
+TRAIN_SIZE = SizeType(allow_native=True)
+
+
+class UsageProblem(click.ClickException):
+    """Bad input: one line, exit code 2 (like click's own usage errors)."""
+
+    exit_code = 2
 
 
 def friendly_errors(function):
-    """Turn bad input and bad option values into one clear line and exit code 1, not a traceback.
+    """Turn bad input into one line naming the value or file and the fix (exit 2), and any other failure
+    into one line (exit 1); the traceback only with `semiseg-tf --verbose`.
 
     Library code raises DataError (a ValueError naming the file and the fix) for bad data
-    and ValueError listing the valid choices for bad names (model, method, option).
+    and ValueError listing the valid choices for bad names and values (model, method, option).
     """
 
     @functools.wraps(function)
     def wrapper(*args, **kwargs):
+        from semiseg_tf.cli.verbosity import is_verbose
+
         try:
             return function(*args, **kwargs)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
         except (DataError, FileNotFoundError, ValueError) as exc:
-            raise click.ClickException(str(exc)) from exc
+            if is_verbose():
+                raise
+            raise UsageProblem(str(exc)) from exc
+        except Exception as exc:
+            if is_verbose():
+                raise
+            raise click.ClickException(f"{type(exc).__name__}: {exc} (run `semiseg-tf --verbose ...` for "
+                                       "the traceback)") from exc
 
     return wrapper
 

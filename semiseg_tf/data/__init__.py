@@ -6,7 +6,7 @@ ONNX-only inference do not pay for importing TensorFlow.
 
 import importlib
 
-from semiseg_tf.data.budget import select_labeled
+from semiseg_tf.data.budget import hold_out, select_labeled
 from semiseg_tf.data.classes import ClassInfo
 from semiseg_tf.data.dataset import Sample, SegmentationDataset, find_images, unlabeled_samples
 from semiseg_tf.data.errors import DataError
@@ -24,6 +24,6 @@ def __getattr__(name: str):
 
 __all__ = [
     "AugmentConfig", "ClassInfo", "DataError", "Sample", "SegmentationDataset", "eval_dataset",
-    "find_images", "make_shapes_dataset", "read_image", "read_mask", "resolve_data",
+    "find_images", "hold_out", "make_shapes_dataset", "read_image", "read_mask", "resolve_data",
     "select_labeled", "train_dataset", "unlabeled_samples", "write_png",
 ]

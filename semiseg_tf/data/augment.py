@@ -42,13 +42,15 @@ def resize_pair(image: tf.Tensor, mask: tf.Tensor, size) -> tuple[tf.Tensor, tf.
 
 def augment_pair(image: tf.Tensor, mask: tf.Tensor, seed: tf.Tensor, base_size, crop_size,
                  config: AugmentConfig, ignore_index: int = 255) -> tuple[tf.Tensor, tf.Tensor]:
-    """Random scale around `base_size`, pad, crop to `crop_size`, flip, colour jitter.
+    """Random scale around `base_size` (None: the image's native size), pad, crop to `crop_size`, flip,
+    colour jitter.
 
     Returns float32 image in [0, 255] (crop_size + (3,)) and uint8 mask (crop_size).
     """
     s = _seeds(seed, 8)
     scale = tf.random.stateless_uniform([], s[0], *config.scale_range)
-    size = tf.cast(tf.round(tf.cast(base_size, tf.float32) * scale), tf.int32)
+    base = tf.shape(image)[:2] if base_size is None else base_size
+    size = tf.cast(tf.round(tf.cast(base, tf.float32) * scale), tf.int32)
     image, mask = resize_pair(tf.cast(image, tf.float32), mask, size)
     # Pad with ignore so padding never counts as a class.
     pad_h = tf.maximum(crop_size[0] - size[0], 0)

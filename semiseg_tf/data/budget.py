@@ -38,3 +38,16 @@ def select_labeled(stems: list[str], fraction: float | None = None,
     labeled = [s for s in stems if s in chosen]
     unlabeled = [s for s in stems if s not in chosen]
     return labeled, unlabeled
+
+
+def hold_out(stems: list[str], fraction: float, seed: int = 0) -> tuple[list[str], list[str]]:
+    """Split `stems` into (kept for training, held out for validation): round(fraction * N) stems, at least
+    one, by a seeded permutation independent of the labeled subset's (same seed, same held-out images)."""
+    if not 0 < fraction < 1:
+        raise ValueError(f"--val-fraction {fraction}: must be in (0, 1), e.g. 0.1.")
+    count = max(1, int(round(fraction * len(stems))))
+    if count >= len(stems):
+        raise ValueError(f"--val-fraction {fraction} holds out all {len(stems)} training images; choose a smaller one.")
+    order = np.random.default_rng([seed, 1]).permutation(len(stems))
+    held = {stems[i] for i in order[:count]}
+    return [s for s in stems if s not in held], [s for s in stems if s in held]

@@ -25,10 +25,12 @@ def predict_native(model: keras.Model, image: tf.Tensor, native_hw) -> tf.Tensor
 
 
 def evaluate(model: keras.Model, data: str | Path, split: str = "val",
-             input_size: tuple[int, int] | None = None, out: str | Path | None = None) -> dict:
-    """mIoU, per-class IoU and accuracies on `split`; written as JSON to `out` if given."""
+             input_size: tuple[int, int] | None = None, out: str | Path | None = None,
+             stems: list[str] | None = None) -> dict:
+    """mIoU, per-class IoU and accuracies on `split` (or on `stems`, named `split` in the result);
+    written as JSON to `out` if given."""
     dataset = SegmentationDataset(data)
-    samples = dataset.samples(split)
+    samples = dataset.samples(split) if stems is None else dataset.samples(stems=stems)
     dataset.validate(samples)
     classes = dataset.classes
     if model.output_shape[-1] != classes.num_classes:

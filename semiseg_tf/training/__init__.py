@@ -2,5 +2,6 @@
 
 from semiseg_tf.training.config import TrainConfig
 from semiseg_tf.training.trainer import train
+from semiseg_tf.training.validation import evaluate_run
 
-__all__ = ["TrainConfig", "train"]
+__all__ = ["TrainConfig", "evaluate_run", "train"]

@@ -9,12 +9,18 @@ from pathlib import Path
 from semiseg_tf.data.augment import AugmentConfig
 
 
+class ConfigError(ValueError):
+    """An option value that cannot work; the message names the option, the value and what is valid."""
+
+
 @dataclass
 class TrainConfig:
     """Options of `semiseg-tf train`; a resumed run reloads them from its run directory.
 
     Sizes are (height, width). `train_size` is the resolution images are brought to
-    before random scaling; `crop_size` is what the network sees (default: train_size).
+    before random scaling, or "native" (scale each image around its own size: datasets whose
+    images differ in size, large aerial or medical images); `crop_size` is what the network
+    sees (default: train_size; 512x512 for native).
     """
 
     data: str = "builtin:shapes"
@@ -30,10 +36,11 @@ class TrainConfig:
     extra_labels_share: float | None = None  # share of each batch drawn from extra_labels (None: uniform over all)
     init_from: str | None = None  # run directory, .keras file or zoo name whose weights start the model
     train_split: str = "train"
-    val_split: str | None = "val"
+    val_split: str | None = "val"  # evaluated at the end; None when the dataset has none
+    val_fraction: float | None = None  # instead: hold out this share of the train split (run_dir/heldout.txt)
     steps: int = 1000
     batch_size: int = 8
-    train_size: tuple[int, int] | None = None
+    train_size: tuple[int, int] | str | None = None  # None: the images' size if they share one, else "native"
     crop_size: tuple[int, int] | None = None
     learning_rate: float = 1e-3
     weight_decay: float = 1e-4
@@ -41,9 +48,36 @@ class TrainConfig:
     warmup_steps: int = 0
     class_weighting: str = "sqrt-median-frequency"
     checkpoint_every: int = 100
+    log_every: int = 10  # steps between progress lines, history.csv rows and TensorBoard points
+    bn_recalibration_batches: int = 100  # PreciseBN at the end of training (0 = keep the moving averages)
     seed: int = 0
     jit_compile: str = "false"  # XLA measured slower on 2-core CPU (bench/train_speed.py)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+    def validate(self) -> None:
+        """Refuse values that cannot train, naming the option and what is valid (before anything is written)."""
+        positive = {"steps": self.steps, "batch_size": self.batch_size, "checkpoint_every": self.checkpoint_every,
+                    "log_every": self.log_every, "unlabeled_ratio": self.unlabeled_ratio}
+        for name, value in positive.items():
+            if not isinstance(value, int) or value < 1:
+                raise ConfigError(f"--{name.replace('_', '-')} {value}: must be a whole number >= 1.")
+        if not isinstance(self.bn_recalibration_batches, int) or self.bn_recalibration_batches < 0:
+            raise ConfigError(f"--bn-recalibration-batches {self.bn_recalibration_batches}: must be a whole number "
+                              ">= 0 (0 keeps the moving averages).")
+        if self.labeled_fraction is not None and not 0 < self.labeled_fraction <= 1:
+            raise ConfigError(f"--labeled-fraction {self.labeled_fraction}: must be in (0, 1], e.g. 0.125.")
+        if self.val_fraction is not None and not 0 < self.val_fraction < 1:
+            raise ConfigError(f"--val-fraction {self.val_fraction}: must be in (0, 1), e.g. 0.1.")
+        if not self.learning_rate > 0:
+            raise ConfigError(f"--lr {self.learning_rate}: must be > 0, e.g. 1e-3.")
+        if not self.weight_decay >= 0:
+            raise ConfigError(f"--weight-decay {self.weight_decay}: must be >= 0.")
+        for name in ("train_size", "crop_size"):
+            size = getattr(self, name)
+            if size == "native" and name == "train_size":
+                continue
+            if size is not None and (isinstance(size, str) or len(size) != 2 or min(size) < 1):
+                raise ConfigError(f"--{name.replace('_', '-')} {size}: must be HEIGHTxWIDTH with both >= 1.")
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -60,7 +94,7 @@ class TrainConfig:
         augment = data.pop("augment", None) or {}
         augment = AugmentConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in augment.items()})
         for key in ("train_size", "crop_size"):
-            if data.get(key) is not None:
+            if isinstance(data.get(key), list):
                 data[key] = tuple(data[key])
         return cls(**data, augment=augment)
 
