@@ -47,7 +47,7 @@ def _option(call: list[str], flag: str) -> str:
 def test_trains_the_missing_base_then_the_control_and_each_variant_from_it(tmp_path):
     calls = _run_script(tmp_path, "equivariance-hflipshrink", "meanteacher", SEED="2", FRACTION="0.25",
                         BASE_VARIANT="r2")
-    base = "camvid-deeplabv3plus-supervised-r2-f0.25-s2"
+    base = "camvid-deeplabv3plus-supervised-r2-pbn-f0.25-s2"
     assert calls[0] == ["bench/camvid_train.py", "--labeled-fraction", "0.25", "--seed", "2", "--variant", "r2"]
     control, equivariance, meanteacher = calls[1:]
     assert [_option(c, "--method") for c in calls[1:]] == ["supervised", "equivariance", "meanteacher"]
@@ -58,8 +58,8 @@ def test_trains_the_missing_base_then_the_control_and_each_variant_from_it(tmp_p
 
 
 def test_finished_runs_are_skipped(tmp_path):
-    existing = ("camvid-deeplabv3plus-supervised-f0.125-s0", "camvid-deeplabv3plus-supervised-ft500-f0.125-s0",
-                "camvid-deeplabv3plus-equivariance-hflip-ft500-f0.125-s0")
+    existing = ("camvid-deeplabv3plus-supervised-pbn-f0.125-s0", "camvid-deeplabv3plus-supervised-ft500-pbn-f0.125-s0",
+                "camvid-deeplabv3plus-equivariance-hflip-ft500-pbn-f0.125-s0")
     calls = _run_script(tmp_path, "equivariance-hflip", "equivariance", existing=existing)
     assert len(calls) == 1  # only the rotations variant is left
     assert _option(calls[0], "--method-option") == "equivariance_transforms=hflip,rot90,rot180,rot270"
@@ -67,8 +67,8 @@ def test_finished_runs_are_skipped(tmp_path):
 
 
 def test_a_recipe_passes_each_of_its_options(tmp_path):
-    calls = _run_script(tmp_path, "copypaste-hflip", existing=("camvid-deeplabv3plus-supervised-f0.125-s0",
-                                                               "camvid-deeplabv3plus-supervised-ft500-f0.125-s0"))
+    calls = _run_script(tmp_path, "copypaste-hflip", existing=("camvid-deeplabv3plus-supervised-pbn-f0.125-s0",
+                                                               "camvid-deeplabv3plus-supervised-ft500-pbn-f0.125-s0"))
     (call,) = calls
     assert _option(call, "--method") == "copypaste" and _option(call, "--variant") == "hflip-ft500"
     options = [call[i + 1] for i, word in enumerate(call) if word == "--method-option"]
@@ -93,7 +93,7 @@ def test_step_cost_variants_are_timed_under_their_own_names_with_their_options()
 
 
 def test_longer_fine_tunes_are_named_by_their_steps(tmp_path):
-    calls = _run_script(tmp_path, "equivariance-hflip", existing=("camvid-deeplabv3plus-supervised-f0.125-s3",),
+    calls = _run_script(tmp_path, "equivariance-hflip", existing=("camvid-deeplabv3plus-supervised-pbn-f0.125-s3",),
                         SEED="3", STEPS="1000")
     assert [_option(c, "--steps") for c in calls] == ["1000", "1000"]
     assert [_option(c, "--variant") for c in calls] == ["ft1000", "hflip-ft1000"]
