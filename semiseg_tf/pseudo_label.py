@@ -6,7 +6,7 @@ every prediction is mapped back to the image (T^-1 f(T x)), the class probabilit
 averaged, and pixels whose ensemble confidence is below a threshold become 255 (ignore).
 
 A single threshold keeps mostly the classes a model is sure of (on CamVid: road and sky,
-hardly any pole or sign, see BENCHMARKS.md). `class_balance=p` adds class-balanced selection
+hardly any pole or sign, see docs/2026-11-25-data-distillation.md). `class_balance=p` adds class-balanced selection
 (CBST: Zou, Yu, Kumar & Wang, "Unsupervised Domain Adaptation for Semantic Segmentation via
 Class-Balanced Self-Training", ECCV 2018): each class's threshold is lowered, when needed, so
 that the most confident fraction p of the pixels predicted as that class is kept.

@@ -100,7 +100,7 @@ def test_native_ids_resize_low_resolution_logits_once(tmp_path):
         expected = np.stack([finish_whole(one, size, "logits", False)[0] for one in logits])
         got = runner.native_ids(images, size)
         # one resize instead of two moves boundaries by a pixel at most; an untrained net on noise has
-        # boundaries nearly everywhere (a trained CamVid model agrees on 99.9 %, BENCHMARKS.md)
+        # boundaries nearly everywhere (a trained CamVid model agrees on 99.9 %, docs/2026-11-25-predict-speed.md)
         assert got.shape == (3, *size) and np.mean(got == expected) > 0.97
 
 

@@ -46,7 +46,7 @@ def use_zoo_root(zoo: str | None) -> None:
 @click.option("--save", default="mask", show_default=True, help="Comma list of mask, overlay, probs.")
 @click.option("--skip-existing", is_flag=True, help="Skip images whose outputs all exist (resume a job).")
 @click.option("--streams", type=click.IntRange(1), default=2, show_default=True,
-              help="Batches in inference at once, each on a share of the cores (see BENCHMARKS.md).")
+              help="Batches in inference at once, each on a share of the cores (docs/2026-11-25-predict-speed.md).")
 @click.option("--threads", type=int, default=None,
               help="onnxruntime intra-op threads per stream (default: the cores divided by --streams).")
 @click.option("--zoo", type=click.Path(file_okay=False), default=None, help="Extra zoo root (like SEMISEG_ZOO).")

@@ -68,7 +68,7 @@ POSITIVE = click.IntRange(min=1)
               help="Instead of --val-split: hold out this share of the train split and evaluate on it.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--jit-compile", type=click.Choice(["auto", "true", "false"]), default="false", show_default=True,
-              help="XLA; slower than plain TF on small CPUs (see BENCHMARKS.md).")
+              help="XLA; slower than plain TF on small CPUs (docs/2026-11-24-training-cost.md).")
 @click.option("--out", type=click.Path(file_okay=False), required=True, help="Run directory.")
 @click.option("--resume", is_flag=True,
               help="Continue the run in --out from its last checkpoint (its stored options; --steps may raise "

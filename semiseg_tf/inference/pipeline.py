@@ -5,7 +5,7 @@
 All queues are bounded. Several inference streams keep batches in flight at once, each on
 a share of the cores: onnxruntime's intra-op threads wait for each other at every operator,
 so when a decoder or writer thread takes a core from one of them, a single stream stalls,
-while two one-thread streams lose only that thread's time (BENCHMARKS.md has the A/B).
+while two one-thread streams lose only that thread's time (docs/2026-11-25-predict-speed.md has the A/B).
 
 A corrupt image is reported and skipped; it never stops the batch. Every output is
 written atomically, so an interrupted job leaves only whole files and `skip_existing`

@@ -52,8 +52,9 @@ class CPS(SemiSupervisedMethod):
         if kwargs.get("unsup_class_weights"):  # every pixel is a pseudo-label here: no confidence mask
             raise ValueError("unsup_class_weights=true makes CPS collapse: without a confidence mask the class "
                              "weights amplify every rare-class label the peer gives, and both networks end up "
-                             "predicting one class (CamVid 1/8: 0.8 val mIoU, BENCHMARKS.md). Leave it off for "
-                             "cps; fixmatch and unimatch weight only their confident pseudo-labels.")
+                             "predicting one class (CamVid 1/8: 0.8 val mIoU, "
+                             "docs/2026-11-25-semi-supervised-camvid-1-8.md). Leave it off for cps; fixmatch and "
+                             "unimatch weight only their confident pseudo-labels.")
         self.cutmix_p, self.peer_init = float(cutmix_p), peer_init
         self.peer = clone_segmenter(segmenter, "peer", copy_weights=False)
         if peer_init == "encoder":
