@@ -84,7 +84,7 @@ def test_class_balance_keeps_the_most_confident_part_of_every_class():
 def test_cli_writes_masks_the_trainer_accepts(shapes_data, tiny_model, tmp_path):
     from semiseg_tf.cli.main import cli
     from semiseg_tf.data import SegmentationDataset
-    from semiseg_tf.training.trainer import extra_labeled_samples
+    from semiseg_tf.training.samples import extra_labeled_samples
 
     model_file = tmp_path / "model.keras"
     tiny_model("unet-tiny", 5).save(model_file)
@@ -132,7 +132,8 @@ def test_extra_labels_share_fixes_the_pseudo_labeled_part_of_every_batch(shapes_
 
     from semiseg_tf.data import SegmentationDataset
     from semiseg_tf.training import TrainConfig
-    from semiseg_tf.training.trainer import extra_labeled_samples, labeled_stream
+    from semiseg_tf.training.samples import extra_labeled_samples
+    from semiseg_tf.training.streams import labeled_stream
 
     dataset = SegmentationDataset(shapes_data)
     stems = dataset.stems("train")

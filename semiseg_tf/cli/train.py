@@ -25,6 +25,10 @@ POSITIVE = click.IntRange(min=1)
               help="Extra folder of unlabeled images for semi-supervised methods.")
 @click.option("--unlabeled-ratio", type=POSITIVE, default=1, show_default=True,
               help="Unlabeled images per labeled image in each step.")
+@click.option("--annotations", "annotations", multiple=True, metavar="KIND=DIR",
+              help="Weak labels for the train images without full masks, repeatable: scribble, point or coarse "
+                   "label maps in DIR/masks/<stem>.png (255 = unlabeled), e.g. from `semiseg-tf weaken`. Without "
+                   "--labeled-fraction/--labeled-list no full mask is used.")
 @click.option("--extra-labels", type=click.Path(file_okay=False), default=None,
               help="Folder of pseudo-label masks (from `semiseg-tf pseudo-label`) used as extra labeled data.")
 @click.option("--extra-labels-share", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=None,
@@ -90,6 +94,7 @@ def command(out, resume, no_eval, **options):
         summary = train(TrainConfig(), out, resume=True, steps=steps)
     else:
         options["method_options"] = parse_key_values(options["method_options"])
+        options["annotations"] = {kind: str(path) for kind, path in parse_key_values(options["annotations"]).items()}
         for key in ("equivariance_weight", "equivariance_transforms"):  # shortcuts for two method options
             value = options.pop(key)
             if value is None:

@@ -24,9 +24,13 @@ from semiseg_tf.data.imageio import IMAGE_SUFFIXES, read_image, read_mask
 
 @dataclass(frozen=True)
 class Sample:
+    """An image and its label map: a full mask ("full"), a weak one (scribble, point, coarse: 255 where
+    unlabeled), or none."""
+
     stem: str
     image: Path
     mask: Path | None = None
+    kind: str = "full"
 
 
 def find_images(folder: str | Path) -> list[Path]:

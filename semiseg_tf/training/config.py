@@ -32,6 +32,7 @@ class TrainConfig:
     labeled_list: str | None = None
     unlabeled: str | None = None  # folder of extra unlabeled images (semi-supervised methods)
     unlabeled_ratio: int = 1  # unlabeled images per labeled image in a step
+    annotations: dict = field(default_factory=dict)  # weak labels by kind: {"scribble": DIR, ...}
     extra_labels: str | None = None  # folder of pseudo-label masks named like the images (data distillation)
     extra_labels_share: float | None = None  # share of each batch drawn from extra_labels (None: uniform over all)
     init_from: str | None = None  # run directory, .keras file or zoo name whose weights start the model
@@ -66,6 +67,12 @@ class TrainConfig:
                               ">= 0 (0 keeps the moving averages).")
         if self.labeled_fraction is not None and not 0 < self.labeled_fraction <= 1:
             raise ConfigError(f"--labeled-fraction {self.labeled_fraction}: must be in (0, 1], e.g. 0.125.")
+        from semiseg_tf.training.samples import PARTIAL_KINDS
+
+        for kind, folder in self.annotations.items():
+            if kind not in PARTIAL_KINDS:
+                raise ConfigError(f"--annotations {kind}={folder}: training takes {', '.join(PARTIAL_KINDS)} labels "
+                                  "(boxes and tags are read and checked, but no method consumes them yet).")
         if self.val_fraction is not None and not 0 < self.val_fraction < 1:
             raise ConfigError(f"--val-fraction {self.val_fraction}: must be in (0, 1), e.g. 0.1.")
         if not self.learning_rate > 0:

@@ -12,51 +12,37 @@ Run directory:
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import time
 from pathlib import Path
 
 import keras
-import numpy as np
 import tensorflow as tf
 
-from semiseg_tf.data import (DataError, Sample, SegmentationDataset, hold_out, read_mask, resolve_data,
-                             select_labeled, train_dataset, unlabeled_samples)
+from semiseg_tf.data import DataError, SegmentationDataset, hold_out, resolve_data, select_labeled
 from semiseg_tf.loading import load_segmenter
-from semiseg_tf.losses import MaskedCrossEntropy, median_frequency_weights
+from semiseg_tf.losses import MaskedCrossEntropy
 from semiseg_tf.methods import get_method
 from semiseg_tf.models import build_from_config, model_config
 from semiseg_tf.training.batchnorm import recalibrate_batchnorm
 from semiseg_tf.training.checkpoint import Checkpoint
 from semiseg_tf.training.config import ConfigError, TrainConfig
 from semiseg_tf.training.progress import StepLogger
+from semiseg_tf.training.samples import class_weights, extra_labeled_samples, unlabeled_pool, weak_samples
 from semiseg_tf.training.schedules import learning_rate_schedule
+from semiseg_tf.training.streams import (NATIVE, NATIVE_CROP, default_train_size, recalibration_batches,
+                                         training_stream)
 from semiseg_tf.training.validation import HELD_OUT, check_val_split
 
 
-def class_weights(dataset: SegmentationDataset, samples, scheme: str) -> list[float] | None:
-    """Class weights for the loss, computed from the labeled masks only."""
-    if scheme == "none":
-        return None
-    powers = {"median-frequency": 1.0, "sqrt-median-frequency": 0.5}
-    if scheme not in powers:
-        raise ValueError(f"unknown class weighting '{scheme}'; valid: {sorted(powers) + ['none']}")
-    n = dataset.classes.num_classes
-    counts, present = np.zeros(n), np.zeros(n)
-    for sample in samples:
-        mask = read_mask(sample.mask, n, dataset.classes.ignore_index)
-        hist = np.bincount(mask[mask != dataset.classes.ignore_index].ravel(), minlength=n)[:n]
-        counts += hist
-        present += (hist > 0) * hist.sum()
-    return median_frequency_weights(counts, present, powers[scheme]).round(4).tolist()
-
-
 def write_run_record(run_dir: Path, config: TrainConfig, method, dataset: SegmentationDataset, loss,
-                     labeled: list[str], unlabeled: list[str]) -> None:
-    """config.json (options, model, method hyper-parameters with defaults, classes) and the label split."""
-    (run_dir / "labeled.txt").write_text("\n".join(labeled) + "\n")
-    (run_dir / "unlabeled.txt").write_text("\n".join(unlabeled) + ("\n" if unlabeled else ""))
+                     labeled: list[str], unlabeled: list[str], weak: dict) -> None:
+    """config.json (options, model, method hyper-parameters with defaults, classes) and the label split:
+    labeled.txt (full masks), weak.txt (stem and the kind of its weak label), unlabeled.txt (the rest)."""
+    for name, lines in (("labeled", labeled), ("unlabeled", unlabeled),
+                        ("weak", [f"{stem} {sample.kind}" for stem, sample in weak.items()])):
+        if lines or name != "weak":
+            (run_dir / f"{name}.txt").write_text("".join(f"{line}\n" for line in lines))
     (run_dir / "config.json").write_text(json.dumps({
         "train": config.to_dict(),
         "model": keras.saving.serialize_keras_object(method.segmenter),
@@ -64,48 +50,8 @@ def write_run_record(run_dir: Path, config: TrainConfig, method, dataset: Segmen
         "classes": dataset.classes.to_dict(),
         "class_weights": loss.class_weights,
         "labeled_count": len(labeled), "unlabeled_count": len(unlabeled),
+        "weak_counts": {kind: sum(s.kind == kind for s in weak.values()) for kind in config.annotations},
     }, indent=1, default=str))
-
-
-def labeled_stream(config: TrainConfig, samples, extra, **stream) -> tf.data.Dataset:
-    """Batches of labeled images; with `extra_labels_share`, each batch holds a fixed share of
-    pseudo-labeled images (Data Distillation keeps manual labels in every minibatch), else
-    images are drawn uniformly from the masks and pseudo-masks together."""
-    share = config.extra_labels_share
-    if share is not None and not extra:
-        raise ValueError("extra_labels_share needs extra_labels (a folder from `semiseg-tf pseudo-label`).")
-    if share is None:
-        return train_dataset(samples + extra, batch_size=config.batch_size, seed=config.seed,
-                             augment=config.augment, **stream)
-    n_extra = round(config.batch_size * share)
-    if not 0 < n_extra < config.batch_size:
-        raise ValueError(f"extra_labels_share {share} leaves no room for one labeled and one pseudo-labeled "
-                         f"image in a batch of {config.batch_size}; choose it in "
-                         f"[{0.5 / config.batch_size:.3f}, {1 - 0.5 / config.batch_size:.3f}).")
-    true = train_dataset(samples, batch_size=config.batch_size - n_extra, seed=config.seed,
-                         augment=config.augment, **stream)
-    pseudo = train_dataset(extra, batch_size=n_extra, seed=config.seed + 2, augment=config.augment, **stream)
-    return tf.data.Dataset.zip(true, pseudo).map(
-        lambda a, b: (tf.concat([a[0], b[0]], 0), tf.concat([a[1], b[1]], 0)))
-
-
-def training_stream(config: TrainConfig, dataset: SegmentationDataset, samples, extra, pool, crop,
-                    start_step: int) -> tf.data.Dataset:
-    """Labeled (and pseudo-labeled) batches, zipped with unlabeled batches for semi-supervised methods.
-
-    The unlabeled stream is the papers' weak view: geometric augmentation only, no colour
-    jitter (the methods add their own strong photometric views).
-    """
-    stream = dict(num_classes=dataset.classes.num_classes, base_size=base_size(config), crop_size=crop,
-                  start_step=start_step, ignore_index=dataset.classes.ignore_index)
-    data = labeled_stream(config, samples, extra, **stream)
-    if not pool:
-        return data
-    weak = dataclasses.replace(config.augment, brightness=0.0, contrast=0.0, saturation=0.0, hue=0.0)
-    unlabeled = train_dataset(pool, batch_size=config.batch_size * config.unlabeled_ratio,
-                              seed=config.seed + 1, with_masks=False, augment=weak, **stream)
-    return tf.data.Dataset.zip(data, unlabeled).map(
-        lambda labeled, images: {"images": labeled[0], "masks": labeled[1], "unlabeled": images})
 
 
 def prepare_run(config: TrainConfig, run_dir: Path, resume: bool) -> TrainConfig:
@@ -119,31 +65,6 @@ def prepare_run(config: TrainConfig, run_dir: Path, resume: bool) -> TrainConfig
         raise DataError(run_dir, "already holds a run.", "pass --resume to continue it, or a new --out.")
     run_dir.mkdir(parents=True, exist_ok=True)
     return config
-
-
-def extra_labeled_samples(dataset: SegmentationDataset, folder: str | Path, stems: list[str]) -> list[Sample]:
-    """Images of `stems` that have a (pseudo-)mask `<stem>.png` in `folder` (data distillation)."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise DataError(folder, "extra-labels folder not found.", "run `semiseg-tf pseudo-label` first.")
-    have = {p.stem for p in folder.glob("*.png")}
-    samples = [Sample(s.stem, s.image, folder / f"{s.stem}.png")
-               for s in dataset.samples(stems=[t for t in stems if t in have], labeled=False)]
-    if not samples:
-        raise DataError(folder, "holds no masks named like the unlabeled train images.",
-                        "point --extra-labels at the output of `semiseg-tf pseudo-label`.")
-    return samples
-
-
-def unlabeled_pool(dataset: SegmentationDataset, stems: list[str], folder: str | None) -> list[Sample]:
-    """The train images without masks, plus any `--unlabeled` folder."""
-    pool = dataset.samples(stems=stems, labeled=False)
-    if folder:
-        pool += unlabeled_samples(folder)
-    if not pool:
-        raise DataError(dataset.root, "this method needs unlabeled images but there are none.",
-                        "use --labeled-fraction < 1 or pass --unlabeled DIR.")
-    return pool
 
 
 def initialise_from(segmenter: keras.Model, reference: str) -> None:
@@ -181,34 +102,6 @@ def build_training(config: TrainConfig, dataset: SegmentationDataset, labeled_sa
     return method, loss
 
 
-NATIVE, NATIVE_CROP = "native", (512, 512)
-
-
-def base_size(config: TrainConfig) -> tuple[int, int] | None:
-    """The size augmentation scales around (None: each image's native size)."""
-    return None if config.train_size == NATIVE else tuple(config.train_size)
-
-
-def default_train_size(dataset: SegmentationDataset, samples, verbose: int) -> tuple[int, int] | str:
-    """The images' size when they all share one; else "native" (random crops at each image's own scale), so
-    images of different sizes are never squashed to the first one's aspect ratio."""
-    sizes = {dataset.image_size(sample) for sample in samples}
-    if len(sizes) == 1:
-        return sizes.pop()
-    if verbose:
-        print(f"images come in {len(sizes)} sizes: training on crops at native scale (--train-size native); "
-              "set --train-size HxW to rescale them all instead.", flush=True)
-    return NATIVE
-
-
-def recalibration_batches(config: TrainConfig, dataset: SegmentationDataset, samples, crop) -> tf.data.Dataset:
-    """Augmented crops of the labeled images, as training draws them (other seed): the distribution
-    BatchNorm statistics must describe (whole resized images moved CamVid test mIoU 43.7 -> 42.7)."""
-    return train_dataset(samples, num_classes=dataset.classes.num_classes, batch_size=config.batch_size,
-                         base_size=base_size(config), crop_size=crop, augment=config.augment,
-                         seed=config.seed + 7, ignore_index=dataset.classes.ignore_index, with_masks=False)
-
-
 def resume_point(run_dir: Path, config: TrainConfig) -> int:
     """The step a resumed run continues from; refuses a total below the steps already trained."""
     checkpoint = Checkpoint(run_dir / "backup")
@@ -242,8 +135,13 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False, verbose: i
     if config.val_fraction is not None:
         all_stems, held_out = hold_out(all_stems, config.val_fraction, config.seed)
         (run_dir / HELD_OUT).write_text("\n".join(held_out) + "\n")
-    labeled, unlabeled = select_labeled(all_stems, config.labeled_fraction, config.labeled_list, config.seed)
-    samples = dataset.samples(stems=labeled)
+    if config.annotations and config.labeled_fraction is None and config.labeled_list is None:
+        labeled, unlabeled = [], list(all_stems)  # weak labels only
+    else:
+        labeled, unlabeled = select_labeled(all_stems, config.labeled_fraction, config.labeled_list, config.seed)
+    weak = weak_samples(dataset, config.annotations, unlabeled)
+    unlabeled = [stem for stem in unlabeled if stem not in weak]
+    samples = dataset.samples(stems=labeled) + list(weak.values())
     extra = extra_labeled_samples(dataset, config.extra_labels, unlabeled) if config.extra_labels else []
     method_class = get_method(config.method)
     pool = unlabeled_pool(dataset, unlabeled, config.unlabeled) if method_class.uses_unlabeled else []
@@ -258,7 +156,7 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False, verbose: i
     start_step = resume_point(run_dir, config) if resume else 0
     method, loss = build_training(config, dataset, samples + extra, initialise=not resume)
     previous_seconds = Checkpoint(run_dir / "backup").restore(method)["train_seconds"] if start_step else 0.0
-    write_run_record(run_dir, config, method, dataset, loss, labeled, unlabeled)
+    write_run_record(run_dir, config, method, dataset, loss, labeled, unlabeled, weak)
     if verbose and resume:
         print(f"resuming {run_dir} at step {start_step} of {config.steps}", flush=True)
     logger = StepLogger(run_dir, config.steps, start_step, config.batch_size, config.log_every,

@@ -1,0 +1,73 @@
+"""Which images a run trains on, and with which labels: full masks, weak labels by kind, pseudo-labels, none."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from semiseg_tf.data import DataError, Sample, SegmentationDataset, read_mask, unlabeled_samples
+from semiseg_tf.losses import median_frequency_weights
+
+
+def class_weights(dataset: SegmentationDataset, samples, scheme: str) -> list[float] | None:
+    """Class weights for the loss, computed from the labeled masks only."""
+    if scheme == "none":
+        return None
+    powers = {"median-frequency": 1.0, "sqrt-median-frequency": 0.5}
+    if scheme not in powers:
+        raise ValueError(f"unknown class weighting '{scheme}'; valid: {sorted(powers) + ['none']}")
+    n = dataset.classes.num_classes
+    counts, present = np.zeros(n), np.zeros(n)
+    for sample in samples:
+        mask = read_mask(sample.mask, n, dataset.classes.ignore_index)
+        hist = np.bincount(mask[mask != dataset.classes.ignore_index].ravel(), minlength=n)[:n]
+        counts += hist
+        present += (hist > 0) * hist.sum()
+    return median_frequency_weights(counts, present, powers[scheme]).round(4).tolist()
+
+
+def extra_labeled_samples(dataset: SegmentationDataset, folder: str | Path, stems: list[str]) -> list[Sample]:
+    """Images of `stems` that have a (pseudo-)mask `<stem>.png` in `folder` (data distillation)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(folder, "extra-labels folder not found.", "run `semiseg-tf pseudo-label` first.")
+    have = {p.stem for p in folder.glob("*.png")}
+    samples = [Sample(s.stem, s.image, folder / f"{s.stem}.png")
+               for s in dataset.samples(stems=[t for t in stems if t in have], labeled=False)]
+    if not samples:
+        raise DataError(folder, "holds no masks named like the unlabeled train images.",
+                        "point --extra-labels at the output of `semiseg-tf pseudo-label`.")
+    return samples
+
+
+def unlabeled_pool(dataset: SegmentationDataset, stems: list[str], folder: str | None) -> list[Sample]:
+    """The train images without masks, plus any `--unlabeled` folder."""
+    pool = dataset.samples(stems=stems, labeled=False)
+    if folder:
+        pool += unlabeled_samples(folder)
+    if not pool:
+        raise DataError(dataset.root, "this method needs unlabeled images but there are none.",
+                        "use --labeled-fraction < 1 or pass --unlabeled DIR.")
+    return pool
+
+
+PARTIAL_KINDS = ("scribble", "point", "coarse")  # sparse label maps: <folder>/masks/<stem>.png, 255 = unlabeled
+
+
+def weak_samples(dataset: SegmentationDataset, annotations: dict[str, str], stems: list[str]) -> dict[str, Sample]:
+    """{stem: sample} of the `stems` that a weak-annotation folder labels (`semiseg-tf weaken`'s output, or the
+    user's own label maps); the first folder that has a stem wins. Partial labels train with the masked
+    cross-entropy (255 ignored) plus the method's edge-aware term."""
+    chosen: dict[str, Sample] = {}
+    for kind, folder in annotations.items():
+        masks = Path(folder) / "masks"
+        have = {p.stem for p in masks.glob("*.png")} if masks.is_dir() else set()
+        if not have & set(stems):
+            raise DataError(masks, f"holds no {kind} label map of a training image.",
+                            f"run `semiseg-tf weaken --kind {kind} --out {folder}` or put <stem>.png label maps "
+                            "(class ids, 255 = unlabeled) there.")
+        wanted = [stem for stem in stems if stem in have and stem not in chosen]
+        for sample in dataset.samples(stems=wanted, labeled=False):
+            chosen[sample.stem] = Sample(sample.stem, sample.image, masks / f"{sample.stem}.png", kind=kind)
+    return chosen
