@@ -304,3 +304,36 @@ def test_images_of_different_sizes_train_at_native_scale(shapes_data, tmp_path):
     from semiseg_tf.loading import load_segmenter
 
     assert load_segmenter(run_dir).input_size is None  # inference at native scale too
+
+
+def test_weak_label_maps_train_the_images_they_cover_and_mix_with_full_masks(shapes_data, tmp_path):
+    """`annotations={"scribble": DIR}`: images with a label map in DIR/masks train on it (255 unlabeled); with a
+    labeled fraction, that subset keeps its full masks; images with neither stay unlabeled."""
+    from PIL import Image
+
+    stems = SegmentationDataset(shapes_data).stems("train")
+    folder = tmp_path / "scribbles"
+    (folder / "masks").mkdir(parents=True)
+    for stem in stems[:8]:
+        full = read_mask(shapes_data / "masks" / f"{stem}.png", 5)
+        sparse = np.full_like(full, 255)
+        sparse[::4, ::4] = full[::4, ::4]
+        Image.fromarray(sparse).save(folder / "masks" / f"{stem}.png")
+    options = dict(steps=2, checkpoint_every=2, bn_recalibration_batches=1, annotations={"scribble": str(folder)})
+    train(run_config(shapes_data, labeled_fraction=None, **options), tmp_path / "weak", verbose=0)
+    run = tmp_path / "weak"
+    assert (run / "labeled.txt").read_text().split() == []
+    assert (run / "weak.txt").read_text().split() == [w for stem in stems[:8] for w in (stem, "scribble")]
+    assert (run / "unlabeled.txt").read_text().split() == stems[8:]
+    assert json.loads((run / "config.json").read_text())["weak_counts"] == {"scribble": 8}
+
+    train(run_config(shapes_data, labeled_fraction=0.25, **options), tmp_path / "mixed", verbose=0)
+    full = (tmp_path / "mixed" / "labeled.txt").read_text().split()
+    weak = (tmp_path / "mixed" / "weak.txt").read_text().split()[::2]
+    assert len(full) == 3 and not set(full) & set(weak) and set(weak) == set(stems[:8]) - set(full)
+
+    with pytest.raises(ConfigError, match="--annotations box=.*no method consumes them yet"):
+        train(run_config(shapes_data, annotations={"box": str(folder)}), tmp_path / "box", verbose=0)
+    with pytest.raises(DataError, match="holds no point label map of a training image"):
+        train(run_config(shapes_data, labeled_fraction=None, annotations={"point": str(tmp_path / "none")},
+                         steps=2), tmp_path / "none-run", verbose=0)
