@@ -12,6 +12,7 @@ from semiseg_tf.data.dataset import Sample, SegmentationDataset, find_images, un
 from semiseg_tf.data.errors import DataError
 from semiseg_tf.data.imageio import read_image, read_mask, write_png
 from semiseg_tf.data.synthetic import make_shapes_dataset, resolve_data
+from semiseg_tf.data.annotations import Box, Point, rasterize_points, read_boxes, read_points, read_tags
 
 _LAZY = {"AugmentConfig": "augment", "eval_dataset": "pipeline", "train_dataset": "pipeline"}
 
@@ -27,3 +28,4 @@ __all__ = [
     "find_images", "hold_out", "make_shapes_dataset", "read_image", "read_mask", "resolve_data",
     "select_labeled", "train_dataset", "unlabeled_samples", "write_png",
 ]
+__all__ += ["Box", "Point", "rasterize_points", "read_boxes", "read_points", "read_tags"]
