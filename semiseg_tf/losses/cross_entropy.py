@@ -1,4 +1,4 @@
-"""Losses for dense prediction with ignored pixels."""
+"""Masked (partial) cross-entropy: dense or sparse masks, `ignore_index` pixels (255) skipped."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from semiseg_tf.losses.reduction import share_of_global_mean
 from semiseg_tf.models.layers import PACKAGE
 
 
@@ -15,7 +16,12 @@ class MaskedCrossEntropy(keras.losses.Loss):
 
     With `class_weights` the mean is weighted by the weight of each pixel's class, as
     in PyTorch's `CrossEntropyLoss(weight=..., ignore_index=...)`, so rare classes
-    (poles, signs, cyclists) are not drowned by road and sky.
+    (poles, signs, cyclists) are not drowned by road and sky. On sparse masks (scribbles,
+    points, coarse: 255 = unlabeled) this is the partial cross-entropy of weak supervision.
+
+    `call` returns the replica's share of the mean over the global batch (see `reduction`), so
+    it is the plain weighted mean on one device and stays right under a distribution strategy;
+    the `reduction` argument of `keras.losses.Loss` is therefore unused (a scalar passes through).
     """
 
     def __init__(self, ignore_index: int = 255, class_weights=None, name="masked_cross_entropy",
@@ -32,9 +38,8 @@ class MaskedCrossEntropy(keras.losses.Loss):
         weight = tf.cast(valid, tf.float32)
         if self.class_weights is not None:
             weight *= tf.gather(tf.constant(self.class_weights, tf.float32), safe)
-        # One scalar per batch: normalise by the total weight, not per image.
-        total = tf.reduce_sum(per_pixel * weight)
-        return total / tf.maximum(tf.reduce_sum(weight), 1e-6)
+        # One scalar per batch: normalise by the total weight over the global batch, not per image.
+        return share_of_global_mean(tf.reduce_sum(per_pixel * weight), tf.reduce_sum(weight))
 
     def get_config(self):
         return {**super().get_config(), "ignore_index": self.ignore_index,

@@ -11,7 +11,10 @@ import inspect
 import math
 
 import keras
+import tensorflow as tf
 
+from semiseg_tf.losses.gated_crf import GatedCRFLoss
+from semiseg_tf.losses.reduction import global_value
 from semiseg_tf.models.layers import PACKAGE
 
 # Valid ranges of the method options that have one, by name (the same name means the same thing in every method).
@@ -19,6 +22,8 @@ OPTION_RANGES = {
     "threshold": (0.0, 1.0), "cutmix_p": (0.0, 1.0), "paste_p": (0.0, 1.0), "ema_decay": (0.0, 1.0),
     "unsup_weight": (0.0, math.inf), "equivariance_weight": (0.0, math.inf), "rampup_steps": (0, math.inf),
     "tsa_steps": (0, math.inf), "temperature": (1e-6, math.inf), "seed": (0, math.inf),
+    "crf_weight": (0.0, math.inf), "crf_radius": (1, math.inf), "crf_downscale": (1, math.inf),
+    "crf_sigma_rgb": (1e-6, math.inf), "crf_sigma_xy": (1e-6, math.inf),
 }
 
 
@@ -54,6 +59,19 @@ def typed_option(method: str, name: str, value, default):
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class SegmentationMethod(keras.Model):
     """Plain supervised training: Keras' own `train_step` with the compiled loss.
+
+    Every method may add the gated CRF loss (Obukhov et al. 2019; `semiseg_tf.losses.gated_crf`)
+    to its compiled loss: `compute_loss` returns the compiled loss + `crf_weight` x gated CRF on the
+    softmax of the predictions and the images, over all pixels, labeled or not, which is what spreads
+    sparse labels (scribbles, points, coarse masks; 255 = unlabeled) along image edges; it is logged
+    as `loss_crf`. Semi-supervised methods get it through `supervised_loss`.
+
+    Args:
+        crf_weight: weight of the gated CRF loss (0 = off; the authors use 0.1).
+        crf_radius: window radius, in pixels of the downscaled grid (5).
+        crf_downscale: the loss runs on predictions and images average-pooled by this factor (4).
+        crf_sigma_rgb: colour bandwidth in [0, 255] pixel units (5.8 = the authors' 0.1 ImageNet std).
+        crf_sigma_xy: spatial bandwidth, in pixels of the downscaled grid (6).
 
     Subclasses override `train_step` (several views, teachers, pseudo-labels) and
     list their hyper-parameters in `method_config()`. A subclass that sets
@@ -109,19 +127,41 @@ class SegmentationMethod(keras.Model):
                 break
         return defaults
 
-    def __init__(self, segmenter: keras.Model, **kwargs):
+    def __init__(self, segmenter: keras.Model, crf_weight: float = 0.0, crf_radius: int = 5,
+                 crf_downscale: int = 4, crf_sigma_rgb: float = 5.8, crf_sigma_xy: float = 6.0, **kwargs):
         super().__init__(**kwargs)
         self.segmenter = segmenter
+        self.crf_weight = float(crf_weight)
+        self.crf_loss = GatedCRFLoss(radius=int(crf_radius), downscale=int(crf_downscale),
+                                     sigma_rgb=float(crf_sigma_rgb), sigma_xy=float(crf_sigma_xy))
+        self.crf_tracker = keras.metrics.Mean(name="loss_crf") if self.crf_weight else None
 
     def call(self, images, training=False):
         return self.segmenter(images, training=training)
 
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """The compiled loss, plus `crf_weight` x the gated CRF loss on softmax(`y_pred`) and images `x`."""
+        loss = super().compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=training)
+        if not self.crf_weight:
+            return loss
+        crf = self.crf_loss(tf.nn.softmax(tf.cast(y_pred, tf.float32)), x)
+        self.crf_tracker.update_state(global_value(crf))
+        return loss + self.crf_weight * crf
+
+    def crf_config(self) -> dict:
+        """The gated CRF options, listed only when the term is on (a run without it records nothing new)."""
+        if not self.crf_weight:
+            return {}
+        return {"crf_weight": self.crf_weight, "crf_radius": self.crf_loss.radius,
+                "crf_downscale": self.crf_loss.downscale, "crf_sigma_rgb": self.crf_loss.sigma_rgb,
+                "crf_sigma_xy": self.crf_loss.sigma_xy}
+
     def method_config(self) -> dict:
-        return {}
+        return self.crf_config()
 
     def get_config(self):
         return {"name": self.name, "segmenter": keras.saving.serialize_keras_object(self.segmenter),
-                **self.method_config()}
+                **self.crf_config(), **self.method_config()}
 
     @classmethod
     def from_config(cls, config):

@@ -1,0 +1,11 @@
+"""Losses for dense prediction, one job per module; every loss reduces over the global batch.
+
+cross_entropy: masked (partial) cross-entropy and median-frequency class weights;
+gated_crf: the gated CRF loss, an edge-aware term that spreads sparse labels along image edges;
+reduction: the global-batch reduction both use.
+"""
+
+from semiseg_tf.losses.cross_entropy import MaskedCrossEntropy, median_frequency_weights
+from semiseg_tf.losses.gated_crf import GatedCRFLoss, gated_crf_loss
+
+__all__ = ["GatedCRFLoss", "MaskedCrossEntropy", "gated_crf_loss", "median_frequency_weights"]
