@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+import textwrap
+
 import keras
 import numpy as np
 import pytest
@@ -62,6 +67,35 @@ def test_cross_entropy_keeps_its_one_device_value_and_registered_name():
     assert config["registered_name"] == "semiseg_tf>MaskedCrossEntropy"
     restored = keras.saving.deserialize_keras_object({**config, "module": "semiseg_tf.losses"})
     assert isinstance(restored, MaskedCrossEntropy) and restored.class_weights == [1.0, 2.0, 3.0]
+
+
+def test_losses_reduce_over_the_global_batch_under_a_distribution_strategy():
+    """Two replicas with unequal labeled pixels: their shares add up to the one-device mean."""
+    script = textwrap.dedent("""
+        import json, numpy as np, tensorflow as tf
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+        from semiseg_tf.losses import MaskedCrossEntropy, gated_crf_loss
+        rng = np.random.default_rng(0)
+        labels = rng.integers(0, 3, (4, 8, 8)).astype(np.int32)
+        labels[:2][rng.random((2, 8, 8)) < 0.9] = 255  # replica 0 holds far fewer labeled pixels
+        logits = rng.normal(size=(4, 8, 8, 3)).astype(np.float32)
+        images = np.repeat(rng.uniform(0, 255, (4, 8, 8, 1)), 3, -1).astype(np.float32)
+        def losses(y, x, im):
+            return MaskedCrossEntropy()(y, x), gated_crf_loss(tf.nn.softmax(x), im, radius=2, downscale=1,
+                                                              sigma_rgb=80.0)
+        strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+        batch = next(iter(strategy.experimental_distribute_dataset(
+            tf.data.Dataset.from_tensor_slices((labels, logits, images)).batch(4))))
+        shares = strategy.run(tf.function(losses), args=batch)
+        print(json.dumps([[float(strategy.reduce("SUM", v, axis=None)) for v in shares],
+                          [float(v) for v in losses(labels, logits, images)]]))
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    distributed, one_device = json.loads(result.stdout.strip().splitlines()[-1])
+    assert one_device[1] > 0.1
+    np.testing.assert_allclose(distributed, one_device, rtol=1e-5)
 
 
 # === Gated CRF loss ===
