@@ -18,7 +18,7 @@ EXTRAS = PROJECT["optional-dependencies"]
 # import name -> distribution(s) providing it (any one of them declares the import)
 DISTRIBUTIONS = {
     "PIL": {"pillow"}, "yaml": {"pyyaml"}, "absl": {"absl-py"}, "sklearn": {"scikit-learn"},
-    "cv2": {"opencv-python-headless"},
+    "cv2": {"opencv-python-headless"}, "skimage": {"scikit-image"},
     "tensorflow": {"tensorflow", "tensorflow-cpu"}, "onnxruntime": {"onnxruntime", "onnxruntime-gpu"},
 }
 

@@ -173,12 +173,11 @@ def test_weaken_refuses_a_foreign_folder_and_bad_options(shapes_data, tmp_path):
 
 
 @pytest.fixture
-def cli(monkeypatch):
-    """The real `semiseg-tf` group; registers `weaken` until main.py's COMMANDS table lists it."""
-    from semiseg_tf.cli import main
+def cli():
+    """The real `semiseg-tf` group."""
+    from semiseg_tf.cli.main import cli
 
-    monkeypatch.setitem(main.COMMANDS, "weaken", "weaken")
-    return main.cli
+    return cli
 
 
 def test_cli_end_to_end(cli, shapes_data, tmp_path):

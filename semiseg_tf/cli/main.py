@@ -18,6 +18,7 @@ COMMANDS = {
     "demo": "demo",
     "pseudo-label": "pseudo_label",
     "doctor": "doctor",
+    "weaken": "weaken",
 }
 
 
