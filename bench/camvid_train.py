@@ -79,7 +79,10 @@ def main() -> None:
     parser.add_argument("--data", default=str(CAMVID))
     parser.add_argument("--model", default="deeplabv3plus")
     parser.add_argument("--method", default="supervised")
-    parser.add_argument("--labeled-fraction", type=float, default=1.0)
+    parser.add_argument("--labeled-fraction", type=float, default=None,
+                        help="Share of train with full masks (default: all, or none with --annotations).")
+    parser.add_argument("--annotations", default=None, metavar="KIND=DIR",
+                        help="Weak labels (`semiseg-tf weaken` output) for the images without full masks.")
     parser.add_argument("--steps", type=int, default=1500)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--train-size", default="240x320")
@@ -113,14 +116,20 @@ def main() -> None:
         method = f"distill-{teacher['method']['name']}"
     if args.variant:
         method = f"{method}-{args.variant}"
+    kind, _, weak_dir = (args.annotations or "").partition("=")
+    if kind:
+        method = f"{method}-{kind}"
     if args.bn_recalibration_batches:
         method = f"{method}-pbn"
+    if args.labeled_fraction is None:
+        args.labeled_fraction = 0.0 if kind else 1.0
     name = f"camvid-{args.model}-{method}-f{args.labeled_fraction:g}-s{args.seed}"
     run_dir = Path("runs/bench") / name
     size = tuple(int(v) for v in args.train_size.split("x"))
     crop = tuple(int(v) for v in args.crop_size.split("x"))
     config = TrainConfig(data=args.data, model=args.model, method=args.method,
-                         labeled_fraction=args.labeled_fraction, steps=args.steps,
+                         labeled_fraction=args.labeled_fraction or None, steps=args.steps,
+                         annotations={kind: weak_dir} if kind else {},
                          batch_size=args.batch_size, train_size=size, crop_size=crop, learning_rate=args.learning_rate,
                          checkpoint_every=args.checkpoint_every, seed=args.seed, jit_compile=args.jit_compile,
                          bn_recalibration_batches=args.bn_recalibration_batches,
@@ -128,13 +137,17 @@ def main() -> None:
                          init_from=str(Path("runs/bench") / args.init_from) if args.init_from else None,
                          method_options=parse_key_values(args.method_option))
     summary, results = train_and_evaluate(config, run_dir)
+    weak = json.loads((Path(weak_dir) / "annotation.json").read_text()) if kind else {}
     stored = json.loads((run_dir / "config.json").read_text())
     semi = args.method != "supervised" or bool(args.extra_labels)
     for split, result in results.items():  # one record per split, same fields
         write_result(name if split == "val" else f"{name}.{split}", {
             "task": "camvid-semi" if semi else "camvid-supervised",
             "dataset": "camvid", "split": split, "model": args.model, "method": method,
-            "supervision": "semi" if semi else "full",
+            "supervision": kind or ("semi" if semi else "full"),
+            **({"annotation_hours": round(weak["annotation_hours"], 2),
+                "full_mask_hours": round(weak["full_mask"]["annotation_hours"], 2),
+                "weak_labeled_images": stored["weak_counts"][kind], "annotations": weak_dir} if kind else {}),
             "labeled_fraction": args.labeled_fraction, "labeled_images": stored["labeled_count"],
             "seed": args.seed, "miou": result["miou"], "per_class_iou": result["per_class_iou"],
             "pixel_accuracy": result["pixel_accuracy"], "train_seconds": summary["train_seconds"],
