@@ -117,6 +117,8 @@ class SemiSupervisedMethod(SegmentationMethod):
         self.seed_generator = keras.random.SeedGenerator(seed)
         names = ["loss", *self.part_names] + (["loss_equiv"] if self.equivariance_weight else [])
         self.trackers = [keras.metrics.Mean(name=name) for name in names]
+        if self.crf_tracker is not None:  # updated by compute_loss (the gated CRF term of supervised_loss)
+            self.trackers.append(self.crf_tracker)
 
     @property
     def metrics(self):
@@ -174,11 +176,12 @@ class SemiSupervisedMethod(SegmentationMethod):
         self.after_update()
         values = {"loss": loss, **parts}
         for tracker in self.trackers:
-            tracker.update_state(values[tracker.name])
+            if tracker is not self.crf_tracker:
+                tracker.update_state(values[tracker.name])
         return {tracker.name: tracker.result() for tracker in self.trackers}
 
     def method_config(self) -> dict:
-        return {"unsup_weight": self.unsup_weight, "rampup_steps": self.rampup_steps,
+        return {**super().method_config(), "unsup_weight": self.unsup_weight, "rampup_steps": self.rampup_steps,
                 "equivariance_weight": self.equivariance_weight,
                 "equivariance_transforms": self.equivariance_transforms,
                 "unsup_class_weights": self.unsup_class_weights, "strong_bn_stats": self.strong_bn_stats,
