@@ -146,3 +146,13 @@ def load_json(path: Path):
     except json.JSONDecodeError as exc:
         raise DataError(path, f"is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}).",
                         "fix the JSON syntax.") from None
+
+
+def write_csv(path: str | Path, header: list[str], rows) -> None:
+    """Write `rows` under `header` as CSV (the formats the readers here read), creating the folder."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(rows)

@@ -14,13 +14,12 @@ PH2's `boxes.csv` hold. Converted on reading:
 
 from __future__ import annotations
 
-import csv
 import math
 import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass
 from pathlib import Path
 
-from semiseg_tf.data.annotations._common import AnnotationContext, csv_rows, load_json, number
+from semiseg_tf.data.annotations._common import AnnotationContext, csv_rows, load_json, number, write_csv
 from semiseg_tf.data.errors import DataError
 
 
@@ -110,7 +109,8 @@ def _read_voc(folder: Path, context, one_based: bool) -> dict[str, list[Box]]:
 
 def _read_coco(path: Path, context, class_map: dict[str, str]) -> dict[str, list[Box]]:
     data = load_json(path)
-    if not isinstance(data, dict) or not all(isinstance(data.get(k), list) for k in ("images", "annotations", "categories")):
+    sections = ("images", "annotations", "categories")
+    if not isinstance(data, dict) or not all(isinstance(data.get(k), list) for k in sections):
         raise DataError(path, "is not COCO JSON (needs lists 'images', 'annotations', 'categories').",
                         "export boxes in COCO format, or use CSV.")
     categories = {}
@@ -128,11 +128,13 @@ def _read_coco(path: Path, context, class_map: dict[str, str]) -> dict[str, list
         height, width = context.size(stem, path, f"images[{index}] ('{image['file_name']}')")
         if (image.get("height"), image.get("width")) not in ((None, None), (height, width)):
             raise DataError(path, f"images[{index}] says {image.get('width')}x{image.get('height')} (WxH) but "
-                                  f"the image '{stem}' is {width}x{height}.", "boxes must refer to the image as stored.")
+                                  f"the image '{stem}' is {width}x{height}.",
+                            "boxes must refer to the image as stored.")
         stems[image["id"]] = stem
     boxes: dict[str, list[Box]] = {stem: [] for stem in stems.values()}
     for index, annotation in enumerate(data["annotations"]):
-        where = f"annotations[{index}]" + (f" (id {annotation['id']})" if isinstance(annotation, dict) and "id" in annotation else "")
+        known_id = isinstance(annotation, dict) and "id" in annotation
+        where = f"annotations[{index}]" + (f" (id {annotation['id']})" if known_id else "")
         bbox = annotation.get("bbox") if isinstance(annotation, dict) else None
         if not isinstance(bbox, list) or len(bbox) != 4 or annotation.get("image_id") not in stems:
             raise DataError(path, f"{where}: needs an image_id listed in 'images' and a bbox [x, y, w, h].",
@@ -152,11 +154,5 @@ def _read_coco(path: Path, context, class_map: dict[str, str]) -> dict[str, list
 
 def write_boxes_csv(path: str | Path, boxes: dict[str, list[Box]], names: list[str]) -> None:
     """Write {stem: [Box]} as `stem,class,x0,y0,x1,y1` (x1/y1 inclusive; MSRC-21's format)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as handle:
-        writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(["stem", "class", "x0", "y0", "x1", "y1"])
-        for stem, stem_boxes in boxes.items():
-            for box in stem_boxes:
-                writer.writerow([stem, names[box.class_id], box.x0, box.y0, box.x1, box.y1])
+    write_csv(path, ["stem", "class", "x0", "y0", "x1", "y1"],
+              ([stem, names[b.class_id], b.x0, b.y0, b.x1, b.y1] for stem, bs in boxes.items() for b in bs))

@@ -9,14 +9,13 @@ coordinate names the pixel it falls in. Bearman et al., "What's the point", ECCV
 
 from __future__ import annotations
 
-import csv
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from semiseg_tf.data.annotations._common import AnnotationContext, csv_rows, load_json, number
+from semiseg_tf.data.annotations._common import AnnotationContext, csv_rows, load_json, number, write_csv
 from semiseg_tf.data.errors import DataError
 
 
@@ -69,14 +68,8 @@ def read_points(path: str | Path, source, classes=None) -> dict[str, list[Point]
 
 def write_points_csv(path: str | Path, points: dict[str, list[Point]], names: list[str]) -> None:
     """Write {stem: [Point]} as `stem,x,y,class` with class names (the format `read_points` reads)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as handle:
-        writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(["stem", "x", "y", "class"])
-        for stem, stem_points in points.items():
-            for point in stem_points:
-                writer.writerow([stem, point.x, point.y, names[point.class_id]])
+    write_csv(path, ["stem", "x", "y", "class"],
+              ([stem, p.x, p.y, names[p.class_id]] for stem, ps in points.items() for p in ps))
 
 
 def disc_offsets(radius: float) -> np.ndarray:

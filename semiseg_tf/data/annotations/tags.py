@@ -8,10 +8,9 @@ Classes by name or id. MSRC-21's and PH2's `tags.csv` read as they are.
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
-from semiseg_tf.data.annotations._common import AnnotationContext, csv_rows, load_json
+from semiseg_tf.data.annotations._common import AnnotationContext, csv_rows, load_json, write_csv
 from semiseg_tf.data.errors import DataError
 
 
@@ -56,10 +55,4 @@ def read_tags(path: str | Path, source, classes=None) -> dict[str, frozenset[int
 
 def write_tags_csv(path: str | Path, tags: dict[str, frozenset[int]], names: list[str]) -> None:
     """Write {stem: class ids} as `stem,tags` with `;`-joined class names in id order (MSRC-21's format)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as handle:
-        writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(["stem", "tags"])
-        for stem, class_ids in tags.items():
-            writer.writerow([stem, ";".join(names[i] for i in sorted(class_ids))])
+    write_csv(path, ["stem", "tags"], ([stem, ";".join(names[i] for i in sorted(ids))] for stem, ids in tags.items()))
