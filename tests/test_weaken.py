@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from PIL import Image
 from scipy import ndimage
 
-from semiseg_tf.data import SegmentationDataset, write_png
+from semiseg_tf.data import SegmentationDataset
 from semiseg_tf.data.annotations import read_boxes, read_points, read_tags
 from semiseg_tf.weak import WeakenOptions, weaken
 from semiseg_tf.weak import simulate

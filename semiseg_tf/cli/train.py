@@ -20,7 +20,8 @@ POSITIVE = click.IntRange(min=1)
               help="Training method (README: Methods).")
 @click.option("--labeled-fraction", type=click.FloatRange(0, 1, min_open=True), default=None,
               help="Fraction of the train split whose masks are used.")
-@click.option("--labeled-list", type=click.Path(dir_okay=False), default=None, help="File of stems whose masks are used.")
+@click.option("--labeled-list", type=click.Path(dir_okay=False), default=None,
+              help="File of stems whose masks are used.")
 @click.option("--unlabeled", type=click.Path(file_okay=False), default=None,
               help="Extra folder of unlabeled images for semi-supervised methods.")
 @click.option("--unlabeled-ratio", type=POSITIVE, default=1, show_default=True,

@@ -92,9 +92,11 @@ class SemiSupervisedMethod(SegmentationMethod):
         equivariance_transforms: candidates, one drawn per step: hflip, rot90, rot180, rot270, scale=S.
             "hflip" by default: every natural image stays natural when mirrored, but street scenes,
             people and indoor rooms are not rotation-invariant (on CamVid the rotations cost the small
-            classes, see docs/2026-11-25-semi-supervised-camvid-1-8.md); add "rot90,rot180,rot270" for aerial, microscopy or medical images.
+            classes, see docs/2026-11-25-semi-supervised-camvid-1-8.md); add "rot90,rot180,rot270" for
+            aerial, microscopy or medical images.
         unsup_class_weights: weight hard pseudo-label losses by the supervised loss's class weights
-            (off in the papers; on CamVid, confident pseudo-labels drift to road and sky, see docs/2026-11-25-fixmatch-below-supervised.md).
+            (off in the papers; on CamVid, confident pseudo-labels drift to road and sky, see
+            docs/2026-11-25-fixmatch-below-supervised.md).
         strong_bn_stats: let strong-view passes (fixmatch, unimatch, uda) update BatchNorm's running
             statistics (True, as in the papers' code); False keeps them to the labeled + weak-view pass.
         seed: seed of the in-graph randomness (strong views, CutMix boxes, transform draws).
