@@ -391,6 +391,51 @@ def other_table(named: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
+def is_precise_bn_run(result: dict) -> bool:
+    """A CamVid run of the current recipe: BatchNorm statistics re-estimated at the end (PreciseBN)."""
+    return is_camvid_run(result) and bool(result.get("bn_recalibration_batches"))
+
+
+def headline_table(results: list[dict]) -> str:
+    """The current recipe's runs, val and test, beside the moving-average figures of the same weights."""
+    rows = sorted((r for r in results if is_precise_bn_run(r)),
+                  key=lambda r: (-(r.get("annotation_hours") is None), -r["labeled_fraction"], r["steps"],
+                                 r["method"]))
+    if not rows:
+        return "_none_"
+    full = next((r for r in rows if r["supervision"] == "full" and r["labeled_fraction"] == 1), None)
+    lines = ["| run | labels | steps | val | test | test % of full | val / test, moving-average BN | "
+             "annotation hours | time | command |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        test = r.get("_test", {})
+        labels = (f"{r['supervision']} ({r.get('weak_labeled_images', '?')} images)" if r.get("annotation_hours")
+                  is not None else f"{r['labeled_images']} full masks")
+        ratio = (f"{100 * test['miou'] / full['_test']['miou']:.1f} %" if test and full and "_test" in full
+                 and r["steps"] == full["steps"] else MISSING)
+        moving = r.get("moving_average_bn", {}).get("miou")
+        moving_test = test.get("moving_average_bn", {}).get("miou")
+        hours = r.get("annotation_hours", r.get("full_mask_hours"))
+        lines.append(f"| {_row_label(r)} | {labels} | {r['steps']} | {_pct(r['miou'])} | {_test_pct(r)} | {ratio} | "
+                     f"{_pct(moving)} / {_pct(moving_test)} | {'–' if hours is None else f'{hours:.1f}'} | "
+                     f"{r['train_seconds'] / 60:.0f} min | `{r['command']}` |")
+    return "\n".join(lines)
+
+
+def bn_recalibration_table(named: dict[str, dict]) -> str:
+    """PreciseBN against the moving averages of the same weights, by batches and seed."""
+    runs = {n: r for n, r in named.items() if r.get("task") == "bn-recalibration"}
+    if not runs:
+        return "_none_"
+    lines = ["| run | statistics | val | test | seconds | command |", "|---|---|---|---|---|---|"]
+    for name, r in runs.items():
+        for row in r["rows"]:
+            what = ("moving averages (training)" if not row["batches"]
+                    else f"PreciseBN, {row['batches']} batches, seed {row['seed']}")
+            lines.append(f"| {r['run']} | {what} | {_pct(row.get('val'))} | {_pct(row.get('test'))} | "
+                         f"{row.get('recalibration_seconds', '')} | `{r['command']}` |")
+    return "\n".join(lines)
+
+
 HEADER = """\
 # Benchmarks
 
@@ -409,6 +454,21 @@ test column beside the val one ("–": not measured yet) and never counted as an
 are mIoU in % at native 360x480 (the model sees 240x320; logits are resized back)."""
 
 NOTES = {
+    "headline": """\
+## CamVid: the current recipe, val and test
+
+How to read: runs that end by re-estimating BatchNorm statistics over 100 batches of training crops
+(PreciseBN, `--bn-recalibration-batches`, every run since 2026-12-02; named `-pbn`), evaluated on val
+and test; the moving-average column evaluates the same final weights with the statistics training left
+(what every earlier run shipped). "test % of full" divides by full supervision of the same steps. Weak-label
+runs (`--annotations KIND=DIR`, labels from `semiseg-tf weaken`) show their kind and the simulated
+annotation hours; full-mask runs show the hours full masks of their images would take.""",
+    "bnrecal": """\
+## BatchNorm statistics: PreciseBN against the moving averages
+
+How to read: the same final weights evaluated with the moving averages training left and with statistics
+re-estimated over N batches of augmented training crops drawn with different seeds (the spread over seeds
+is the estimate's own sampling noise).""",
     "semi": """\
 ## CamVid: methods by label fraction
 
@@ -481,11 +541,14 @@ def render(folder: Path = RESULTS) -> str:
     known = {id(r) for r in results if is_camvid_run(r) or r.get("task") in SPEED_TASKS
              or (r.get("task") == "semi-step-cost" and isinstance(r.get("methods"), dict))
              or (r.get("task") == "reseed" and "reruns" in r)}
+    known |= {id(r) for r in results if r.get("task") == "bn-recalibration"}
     other = {n: r for n, r in by_name.items() if n not in zoo and id(r) not in known}
     known_results = [r for r in results if id(r) in known]
+    earlier = [r for r in known_results if not is_precise_bn_run(r)]  # the tables of the moving-average era
     tables = {
-        "semi": semi_summary(known_results, by_name), "finetune": finetune_table(known_results, by_name),
-        "classgap": class_gap_table(known_results, by_name), "reseed": reseed_table(known_results),
+        "headline": headline_table(known_results), "bnrecal": bn_recalibration_table(by_name),
+        "semi": semi_summary(earlier, by_name), "finetune": finetune_table(earlier, by_name),
+        "classgap": class_gap_table(earlier, by_name), "reseed": reseed_table(known_results),
         "zoo": zoo_table(zoo), "accuracy": accuracy_table(known_results),
         "stepcost": step_cost_table(known_results), "speed": speed_table(known_results),
         "other": other_table(other), "superseded": accuracy_table(list(superseded.values())),

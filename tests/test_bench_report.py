@@ -205,3 +205,17 @@ def test_the_repository_results_render_and_every_one_records_its_split():
     first = report.render(report.RESULTS)
     assert first == report.render(report.RESULTS)
     assert "_no results yet_" not in first.split("## Zoo models")[0]
+
+
+def test_the_headline_shows_precise_bn_runs_with_test_moving_averages_and_weak_labels():
+    full = _run("pbn", "supervised-pbn", 1.0, 0.58, labeled_images=367, bn_recalibration_batches=100,
+                moving_average_bn={"miou": 0.583})
+    full["_test"] = {"miou": 0.436, "split": "test", "moving_average_bn": {"miou": 0.438}}
+    weak = _run("scribble", "supervised-scribble-pbn", 0.0, 0.50, labeled_images=0, bn_recalibration_batches=100,
+                supervision="scribble", annotation_hours=13.46, weak_labeled_images=367)
+    weak["_test"] = {"miou": 0.40, "split": "test"}
+    old = _run("old", "supervised", 1.0, 0.60, labeled_images=367)
+    table = report.headline_table([full, weak, old])
+    assert "| supervised-pbn | 367 full masks | 1500 | 58.0 | 43.6 | 100.0 % | 58.3 / 43.8 |" in table
+    assert f"| scribble (367 images) | 1500 | 50.0 | 40.0 | {100 * 0.40 / 0.436:.1f} % | n/a / n/a | 13.5 |" in table
+    assert "| supervised |" not in table  # runs with the moving averages stay in the earlier tables
