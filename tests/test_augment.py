@@ -136,3 +136,31 @@ def test_resize_pair_keeps_class_ids():
     out_image, out_mask = resize_pair(tf.constant(image, tf.float32), tf.constant(mask), (45, 67))
     assert out_image.shape == (45, 67, 3) and out_mask.dtype == tf.uint8
     assert set(np.unique(out_mask.numpy())) <= set(np.unique(mask))
+
+
+def test_boxes_move_with_the_image_and_leave_when_cropped_out():
+    """Each box after scale, crop and flip is the tight box of its object in the augmented mask (within the
+    pixel of nearest-neighbour rounding); a box whose object the crop removes is dropped."""
+    mask = np.zeros((60, 80), np.uint8)
+    mask[5:25, 10:30] = 1
+    mask[35:55, 50:75] = 2
+    boxes = tf.constant([[1, 10, 5, 29, 24], [2, 50, 35, 74, 54]], tf.float32)  # class, x0, y0, x1, y1 (inclusive)
+    image = tf.constant(np.stack([mask * 100] * 3, -1), tf.uint8)
+    config = AugmentConfig(brightness=0, contrast=0, saturation=0, hue=0)
+    dropped = 0
+    for seed in range(40):
+        base = None if seed % 2 else (45, 60)
+        _, out_mask, out_boxes = augment_pair(image, tf.constant(mask), tf.constant([seed, 1], tf.int64), base,
+                                              (40, 40), config, boxes=boxes)
+        out_mask, out_boxes = out_mask.numpy(), out_boxes.numpy()
+        for class_id in (1, 2):
+            ys, xs = np.nonzero(out_mask == class_id)
+            row = [b for b in out_boxes if b[0] == class_id]
+            if not len(ys):
+                dropped += 1
+                assert not row or (row[0][3] - row[0][1] <= 1 or row[0][4] - row[0][2] <= 1), (seed, row)
+                continue
+            assert len(row) == 1, (seed, out_boxes)
+            np.testing.assert_allclose(row[0][1:], [xs.min(), ys.min(), xs.max(), ys.max()], atol=1.01,
+                                       err_msg=f"seed {seed}")
+    assert dropped > 0  # some crops remove an object
