@@ -39,8 +39,8 @@ def main() -> None:
     data = resolve_data(config.data)
     dataset = SegmentationDataset(data)
     labeled = (run_dir / "labeled.txt").read_text().split()
-    samples = dataset.samples(stems=labeled) + list(weak_samples(dataset, config.annotations,
-                                                                 dataset.stems(config.train_split)).values())
+    weak = weak_samples(dataset, config.annotations, dataset.stems(config.train_split), run_dir / "annotations")
+    samples = dataset.samples(stems=labeled) + list(weak.values())
     crop = tuple(config.crop_size or config.train_size)
     size = tuple(config.train_size)
     segmenter = moving_average_segmenter(config, run_dir)

@@ -338,3 +338,16 @@ def test_weak_label_maps_train_the_images_they_cover_and_mix_with_full_masks(sha
     with pytest.raises(DataError, match="holds no point label map of a training image"):
         train(run_config(shapes_data, labeled_fraction=None, annotations={"point": str(tmp_path / "none")},
                          steps=2), tmp_path / "none-run", verbose=0)
+
+
+def test_clicks_in_points_csv_are_rasterised_for_training(shapes_data, tmp_path):
+    stems = SegmentationDataset(shapes_data).stems("train")
+    folder = tmp_path / "clicks"
+    folder.mkdir()
+    (folder / "points.csv").write_text("stem,x,y,class\n" + "".join(f"{s},10,12,disc\n{s},40,3,0\n" for s in stems[:4]))
+    run = tmp_path / "run"
+    train(run_config(shapes_data, labeled_fraction=None, annotations={"point": str(folder)}, steps=2,
+                     checkpoint_every=2, bn_recalibration_batches=1), run, verbose=0)
+    assert (run / "weak.txt").read_text().split()[::2] == stems[:4]
+    label_map = read_mask(run / "annotations" / "point" / "masks" / f"{stems[0]}.png", 5)
+    assert label_map[12, 10] == 1 and label_map[3, 40] == 0 and (label_map != 255).sum() == 2 * 5  # two discs

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from semiseg_tf.data import DataError, Sample, SegmentationDataset, read_mask, unlabeled_samples
+from semiseg_tf.data import DataError, Sample, SegmentationDataset, read_mask, unlabeled_samples, write_png
 from semiseg_tf.losses import median_frequency_weights
 
 
@@ -55,18 +55,44 @@ def unlabeled_pool(dataset: SegmentationDataset, stems: list[str], folder: str |
 PARTIAL_KINDS = ("scribble", "point", "coarse")  # sparse label maps: <folder>/masks/<stem>.png, 255 = unlabeled
 
 
-def weak_samples(dataset: SegmentationDataset, annotations: dict[str, str], stems: list[str]) -> dict[str, Sample]:
+def point_label_maps(dataset: SegmentationDataset, points_file: Path, out: Path, radius: float = 1) -> Path:
+    """Rasterise clicks (`stem,x,y,class` CSV or JSON) into label maps in `out` (discs of `radius`, as
+    `semiseg-tf weaken --kind point` draws them), once: a resumed run reuses them."""
+    from semiseg_tf.data.annotations import rasterize_points, read_points
+
+    out.mkdir(parents=True, exist_ok=True)
+    for stem, points in read_points(points_file, dataset).items():
+        path = out / f"{stem}.png"
+        if not path.is_file():
+            size = dataset.image_size(dataset.samples(stems=[stem], labeled=False)[0])
+            write_png(path, rasterize_points(points, size, radius=radius), dataset.classes.palette)
+    return out
+
+
+def label_map_folder(dataset: SegmentationDataset, kind: str, folder: Path, cache: Path) -> Path:
+    """Where the label maps of a weak-annotation folder are: its masks/, or for points given only as
+    points.csv / points.json, their rasterisation under `cache`."""
+    masks = folder / "masks"
+    if masks.is_dir() or kind != "point":
+        return masks
+    points_file = next((folder / name for name in ("points.csv", "points.json") if (folder / name).is_file()), None)
+    return point_label_maps(dataset, points_file, cache / kind / "masks") if points_file else masks
+
+
+def weak_samples(dataset: SegmentationDataset, annotations: dict[str, str], stems: list[str],
+                 cache: Path) -> dict[str, Sample]:
     """{stem: sample} of the `stems` that a weak-annotation folder labels (`semiseg-tf weaken`'s output, or the
-    user's own label maps); the first folder that has a stem wins. Partial labels train with the masked
-    cross-entropy (255 ignored) plus the method's edge-aware term."""
+    user's own label maps or clicks); the first folder that has a stem wins. Partial labels train with the
+    masked cross-entropy (255 ignored) plus the method's edge-aware term."""
     chosen: dict[str, Sample] = {}
     for kind, folder in annotations.items():
-        masks = Path(folder) / "masks"
+        masks = label_map_folder(dataset, kind, Path(folder), cache)
         have = {p.stem for p in masks.glob("*.png")} if masks.is_dir() else set()
         if not have & set(stems):
             raise DataError(masks, f"holds no {kind} label map of a training image.",
                             f"run `semiseg-tf weaken --kind {kind} --out {folder}` or put <stem>.png label maps "
-                            "(class ids, 255 = unlabeled) there.")
+                            "(class ids, 255 = unlabeled) there" + (" or clicks in points.csv" if kind == "point"
+                                                                     else "") + ".")
         wanted = [stem for stem in stems if stem in have and stem not in chosen]
         for sample in dataset.samples(stems=wanted, labeled=False):
             chosen[sample.stem] = Sample(sample.stem, sample.image, masks / f"{sample.stem}.png", kind=kind)

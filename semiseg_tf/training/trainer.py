@@ -139,7 +139,7 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False, verbose: i
         labeled, unlabeled = [], list(all_stems)  # weak labels only
     else:
         labeled, unlabeled = select_labeled(all_stems, config.labeled_fraction, config.labeled_list, config.seed)
-    weak = weak_samples(dataset, config.annotations, unlabeled)
+    weak = weak_samples(dataset, config.annotations, unlabeled, cache=run_dir / "annotations")
     unlabeled = [stem for stem in unlabeled if stem not in weak]
     samples = dataset.samples(stems=labeled) + list(weak.values())
     extra = extra_labeled_samples(dataset, config.extra_labels, unlabeled) if config.extra_labels else []
