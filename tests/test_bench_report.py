@@ -219,3 +219,26 @@ def test_the_headline_shows_precise_bn_runs_with_test_moving_averages_and_weak_l
     assert "| supervised-pbn | 367 full masks | 1500 | 58.0 | 43.6 | 100.0 % | 58.3 / 43.8 |" in table
     assert f"| scribble (367 images) | 1500 | 50.0 | 40.0 | {100 * 0.40 / 0.436:.1f} % | n/a / n/a | 13.5 |" in table
     assert "| supervised |" not in table  # runs with the moving averages stay in the earlier tables
+
+
+def test_annotation_hours_plot_charges_weak_runs_their_hours_and_mask_runs_their_share(tmp_path, capsys):
+    import plot_annotation_hours
+
+    def record(name, supervision, fraction, miou, **extra):
+        run = {"task": "camvid-supervised", "split": "val", "method": f"supervised-{name}", "supervision": supervision,
+               "labeled_fraction": fraction, "labeled_images": round(367 * fraction), "seed": 0, "miou": miou,
+               "per_class_iou": {}, "steps": 1500, "train_seconds": 60.0, "command": "python bench/x.py",
+               "bn_recalibration_batches": 100, **extra}
+        (tmp_path / f"{name}.json").write_text(json.dumps(run))
+        (tmp_path / f"{name}.test.json").write_text(json.dumps({**run, "split": "test", "miou": miou - 0.1}))
+
+    record("full", "full", 1.0, 0.58)
+    record("eighth", "full", 0.125, 0.52)
+    record("scribble", "scribble", 0.0, 0.50, annotation_hours=13.5, full_mask_hours=184.0)
+    record("old", "full", 1.0, 0.6, bn_recalibration_batches=0)  # moving-average era: not plotted
+    out = tmp_path / "plot.png"
+    plot_annotation_hours.main(["--results", str(tmp_path), "--out", str(out)])
+    printed = capsys.readouterr().out
+    assert "scribbles:    13.5 h  test mIoU 40.0" in printed
+    assert "46 masks:    23.0 h  test mIoU 42.0" in printed and "367 masks:   184.0 h  test mIoU 48.0" in printed
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -1,0 +1,82 @@
+"""Test mIoU against annotation hours: every label kind and label budget of the current CamVid recipe.
+
+    python bench/plot_annotation_hours.py            # writes docs/annotation-hours.png
+
+Points are the PreciseBN runs (`-pbn`) with a test record, at the same schedule as the full-supervision run.
+Weak-label runs carry the hours `semiseg-tf weaken` estimated for their labels; full-mask runs (all masks,
+or a seeded share of them, with or without a semi-supervised method) are charged the split's full-mask
+hours times their share of the masks (the masks' mean cost: the subsets are seeded random draws).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.pyplot as plt  # noqa: E402
+from report import is_precise_bn_run, load_results  # noqa: E402
+from results_io import RESULTS, ROOT  # noqa: E402
+
+OUT = ROOT / "docs" / "annotation-hours.png"
+
+
+def points(results: dict[str, dict]) -> list[dict]:
+    """{label, hours, test, supervision} for each PreciseBN CamVid run with a test record and known hours."""
+    runs = [r for r in results.values() if is_precise_bn_run(r) and "_test" in r]
+    split_hours = next((r["full_mask_hours"] for r in runs if r.get("full_mask_hours")), None)
+    out = []
+    for r in runs:
+        if r.get("annotation_hours") is not None:
+            hours, label = r["annotation_hours"], f"{r['supervision']}s"
+        elif split_hours is not None:
+            hours = split_hours * r["labeled_fraction"]
+            label = f"{r['labeled_images']} masks" + ("" if r["supervision"] == "full" else f", {r['method']}")
+            label += f" (+{r['steps']} steps)" if r.get("init_from") else ""
+        else:
+            continue
+        out.append({"label": label, "hours": hours, "test": 100 * r["_test"]["miou"],
+                    "supervision": r["supervision"]})
+    return sorted(out, key=lambda p: p["hours"])
+
+
+def plot(rows: list[dict], out: Path) -> Path:
+    figure, axes = plt.subplots(figsize=(7, 4.5), dpi=110)
+    for kind, marker in (("full", "o"), ("semi", "s")):
+        chosen = [p for p in rows if p["supervision"] == kind]
+        axes.scatter([p["hours"] for p in chosen], [p["test"] for p in chosen], marker=marker, s=50,
+                     label="full masks" if kind == "full" else "masks + unlabeled images")
+    weak = [p for p in rows if p["supervision"] not in ("full", "semi")]
+    axes.scatter([p["hours"] for p in weak], [p["test"] for p in weak], marker="^", s=60, label="weak labels")
+    for p in rows:
+        axes.annotate(p["label"], (p["hours"], p["test"]), textcoords="offset points", xytext=(6, 4), fontsize=8)
+    axes.set_xscale("log")
+    axes.set_xlabel("simulated annotation hours (CamVid train, log scale)")
+    axes.set_ylabel("CamVid test mIoU (%)")
+    axes.set_title("Segmentation quality per annotation hour (DeepLabV3+, 1500 steps, from scratch)", fontsize=9)
+    axes.grid(True, which="both", alpha=0.3)
+    axes.legend(fontsize=8, loc="lower right")
+    figure.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(out)
+    plt.close(figure)
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument("--out", type=Path, default=OUT)
+    args = parser.parse_args(argv)
+    rows = points(load_results(args.results))
+    if not rows:
+        parser.error(f"no PreciseBN CamVid run with a test record and annotation hours in {args.results}")
+    for p in rows:
+        print(f"{p['label']:>40}: {p['hours']:7.1f} h  test mIoU {p['test']:.1f}")
+    print(f"wrote {plot(rows, args.out)}")
+
+
+if __name__ == "__main__":
+    main()
