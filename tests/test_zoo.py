@@ -250,3 +250,23 @@ def test_shipped_camvid_entry_defaults_to_the_val_and_test_card(monkeypatch):
     assert not [s for s in strings_in(card) if s.startswith("/") or "/work/" in s]
     verified = CliRunner().invoke(cli, ["zoo", "verify", "camvid-deeplabv3plus", "--checksums-only"])
     assert verified.exit_code == 0 and "OK     camvid-deeplabv3plus@1.0.1" in verified.output, verified.output
+
+
+def test_a_card_records_weak_labels_with_their_annotation_hours(tmp_path):
+    from semiseg_tf.zoo.card import render_card, training_section
+
+    folder = tmp_path / "scribbles"
+    folder.mkdir()
+    (folder / "annotation.json").write_text(json.dumps({"annotation_hours": 13.45,
+                                                        "full_mask": {"annotation_hours": 184.3}}))
+    run_config = {"train": {"data": "builtin:shapes", "train_split": "train", "method": "supervised", "steps": 10,
+                            "batch_size": 2, "seed": 0, "annotations": {"scribble": str(folder)}},
+                  "labeled_count": 0, "unlabeled_count": 0, "weak_counts": {"scribble": 12}}
+    section = training_section(run_config, {"train_seconds": 60})
+    assert section["weak_labels"]["scribble"]["images"] == 12
+    assert section["weak_labels"]["scribble"]["annotation_hours"] == 13.45
+    assert not section["weak_labels"]["scribble"]["folder"].startswith("/")  # as a user types it
+    card = {"name": "x", "version": "1.0.0", "architecture": {"preset": "unet-tiny", "config": {}},
+            "classes": {"names": ["a", "b"]}, "input": {"size": [8, 8], "normalisation": {"mean": 0, "std": 1}},
+            "training": section, "data_licence": "n/a", "metrics": {}, "files": {}}
+    assert "- Weak labels: scribble on 12 images (13.45 simulated annotation hours" in render_card(card)

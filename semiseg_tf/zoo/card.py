@@ -82,7 +82,20 @@ def training_section(run_config: dict, timing: dict, trained_on: str | None = No
         "train_size": train.get("train_size"), "crop_size": train.get("crop_size"), "seed": train["seed"],
         "seconds": timing.get("train_seconds"),
         "machine": trained_on or timing.get("machine") or "not recorded by the run",
+        **({"weak_labels": weak_labels(run_config)} if train.get("annotations") else {}),
     }
+
+
+def weak_labels(run_config: dict) -> dict:
+    """{kind: images, folder as typed, simulated annotation hours (and full masks' for the same images)}."""
+    section = {}
+    for kind, folder in run_config["train"]["annotations"].items():
+        record = Path(folder) / "annotation.json"
+        hours = json.loads(record.read_text()) if record.is_file() else {}
+        section[kind] = {"images": run_config.get("weak_counts", {}).get(kind), "folder": portable_data(folder),
+                         "annotation_hours": hours.get("annotation_hours"),
+                         "full_mask_hours": hours.get("full_mask", {}).get("annotation_hours")}
+    return section
 
 
 def architecture_section(run_config: dict) -> dict:
@@ -140,6 +153,9 @@ def render_card(card: dict) -> str:
         f"- Training data: `{training['data']}` split `{training['split']}`, method `{training['method']}`, "
         f"label budget {training['labeled_images']} labeled images (fraction {training['labeled_fraction']}), "
         f"{training['steps']} steps x batch {training['batch_size']}",
+        *[f"- Weak labels: {kind} on {weak['images']} images ({weak['annotation_hours']} simulated annotation hours; "
+          f"full masks of the same images {weak['full_mask_hours']} h), `{weak['folder']}`"
+          for kind, weak in training.get("weak_labels", {}).items()],
         f"- Training time: {minutes} on {training['machine']}",
         f"- Data licence: {card['data_licence']}",
     ]
