@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from semiseg_tf.data import DataError, Sample, SegmentationDataset, read_mask, unlabeled_samples, write_png
+from semiseg_tf.data import (DataError, Sample, SegmentationDataset, hold_out, read_mask, select_labeled,
+                             unlabeled_samples, write_png)
 from semiseg_tf.losses import median_frequency_weights
 
 
@@ -97,3 +99,38 @@ def weak_samples(dataset: SegmentationDataset, annotations: dict[str, str], stem
         for sample in dataset.samples(stems=wanted, labeled=False):
             chosen[sample.stem] = Sample(sample.stem, sample.image, masks / f"{sample.stem}.png", kind=kind)
     return chosen
+
+
+@dataclass
+class RunSamples:
+    """What a run trains on: stems with full masks, weak labels by stem, stems without labels, and the samples
+    (labeled: full + weak; extra: pseudo-labeled; pool: unlabeled images a semi-supervised method draws)."""
+
+    labeled: list[str]
+    weak: dict[str, Sample]
+    unlabeled: list[str]
+    labeled_samples: list[Sample]
+    extra: list[Sample]
+    pool: list[Sample]
+
+
+def choose_samples(config, dataset: SegmentationDataset, run_dir: Path) -> RunSamples:
+    """The train split, less a held-out share (`val_fraction`, written to run_dir/heldout.txt), divided into
+    full masks (`labeled_fraction`/`labeled_list`; none when only weak labels are given), weak labels
+    (`annotations`), pseudo-labels (`extra_labels`) and the unlabeled pool of semi-supervised methods."""
+    from semiseg_tf.methods import get_method
+    from semiseg_tf.training.validation import HELD_OUT
+
+    stems = dataset.stems(config.train_split)
+    if config.val_fraction is not None:
+        stems, held_out = hold_out(stems, config.val_fraction, config.seed)
+        (run_dir / HELD_OUT).write_text("\n".join(held_out) + "\n")
+    if config.annotations and config.labeled_fraction is None and config.labeled_list is None:
+        labeled, unlabeled = [], list(stems)  # weak labels only
+    else:
+        labeled, unlabeled = select_labeled(stems, config.labeled_fraction, config.labeled_list, config.seed)
+    weak = weak_samples(dataset, config.annotations, unlabeled, cache=run_dir / "annotations")
+    unlabeled = [stem for stem in unlabeled if stem not in weak]
+    extra = extra_labeled_samples(dataset, config.extra_labels, unlabeled) if config.extra_labels else []
+    pool = unlabeled_pool(dataset, unlabeled, config.unlabeled) if get_method(config.method).uses_unlabeled else []
+    return RunSamples(labeled, weak, unlabeled, dataset.samples(stems=labeled) + list(weak.values()), extra, pool)

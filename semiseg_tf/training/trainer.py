@@ -19,7 +19,7 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from semiseg_tf.data import DataError, SegmentationDataset, hold_out, resolve_data, select_labeled
+from semiseg_tf.data import DataError, SegmentationDataset, resolve_data
 from semiseg_tf.loading import load_segmenter
 from semiseg_tf.losses import MaskedCrossEntropy
 from semiseg_tf.methods import get_method
@@ -28,19 +28,19 @@ from semiseg_tf.training.batchnorm import recalibrate_batchnorm
 from semiseg_tf.training.checkpoint import Checkpoint
 from semiseg_tf.training.config import ConfigError, TrainConfig
 from semiseg_tf.training.progress import StepLogger
-from semiseg_tf.training.samples import class_weights, extra_labeled_samples, unlabeled_pool, weak_samples
+from semiseg_tf.training.samples import RunSamples, choose_samples, class_weights
 from semiseg_tf.training.schedules import learning_rate_schedule
 from semiseg_tf.training.streams import (NATIVE, NATIVE_CROP, default_train_size, recalibration_batches,
                                          training_stream)
-from semiseg_tf.training.validation import HELD_OUT, check_val_split
+from semiseg_tf.training.validation import check_val_split
 
 
 def write_run_record(run_dir: Path, config: TrainConfig, method, dataset: SegmentationDataset, loss,
-                     labeled: list[str], unlabeled: list[str], weak: dict) -> None:
+                     chosen: RunSamples) -> None:
     """config.json (options, model, method hyper-parameters with defaults, classes) and the label split:
     labeled.txt (full masks), weak.txt (stem and the kind of its weak label), unlabeled.txt (the rest)."""
-    for name, lines in (("labeled", labeled), ("unlabeled", unlabeled),
-                        ("weak", [f"{stem} {sample.kind}" for stem, sample in weak.items()])):
+    weak = [f"{stem} {sample.kind}" for stem, sample in chosen.weak.items()]
+    for name, lines in (("labeled", chosen.labeled), ("unlabeled", chosen.unlabeled), ("weak", weak)):
         if lines or name != "weak":
             (run_dir / f"{name}.txt").write_text("".join(f"{line}\n" for line in lines))
     (run_dir / "config.json").write_text(json.dumps({
@@ -49,8 +49,8 @@ def write_run_record(run_dir: Path, config: TrainConfig, method, dataset: Segmen
         "method": {"name": config.method, **method.method_config()},
         "classes": dataset.classes.to_dict(),
         "class_weights": loss.class_weights,
-        "labeled_count": len(labeled), "unlabeled_count": len(unlabeled),
-        "weak_counts": {kind: sum(s.kind == kind for s in weak.values()) for kind in config.annotations},
+        "labeled_count": len(chosen.labeled), "unlabeled_count": len(chosen.unlabeled),
+        "weak_counts": {kind: sum(s.kind == kind for s in chosen.weak.values()) for kind in config.annotations},
     }, indent=1, default=str))
 
 
@@ -98,7 +98,7 @@ def build_training(config: TrainConfig, dataset: SegmentationDataset, labeled_sa
     method.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay),
                    loss=loss, jit_compile=jit)
     crop = config.crop_size or config.train_size
-    method(tf.zeros((1, *crop, 3)))  # build, so BackupAndRestore can load into it
+    method(tf.zeros((1, *crop, 3)))  # build, so a checkpoint can be restored into it
     return method, loss
 
 
@@ -131,20 +131,8 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False, verbose: i
         config.steps = steps or config.steps
         config.validate()
     dataset = SegmentationDataset(resolve_data(config.data))
-    all_stems = dataset.stems(config.train_split)
-    if config.val_fraction is not None:
-        all_stems, held_out = hold_out(all_stems, config.val_fraction, config.seed)
-        (run_dir / HELD_OUT).write_text("\n".join(held_out) + "\n")
-    if config.annotations and config.labeled_fraction is None and config.labeled_list is None:
-        labeled, unlabeled = [], list(all_stems)  # weak labels only
-    else:
-        labeled, unlabeled = select_labeled(all_stems, config.labeled_fraction, config.labeled_list, config.seed)
-    weak = weak_samples(dataset, config.annotations, unlabeled, cache=run_dir / "annotations")
-    unlabeled = [stem for stem in unlabeled if stem not in weak]
-    samples = dataset.samples(stems=labeled) + list(weak.values())
-    extra = extra_labeled_samples(dataset, config.extra_labels, unlabeled) if config.extra_labels else []
-    method_class = get_method(config.method)
-    pool = unlabeled_pool(dataset, unlabeled, config.unlabeled) if method_class.uses_unlabeled else []
+    chosen = choose_samples(config, dataset, run_dir)
+    samples, extra, pool = chosen.labeled_samples, chosen.extra, chosen.pool
     if not resume:
         dataset.validate(samples + extra + pool)
     if config.train_size is None:
@@ -156,7 +144,7 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False, verbose: i
     start_step = resume_point(run_dir, config) if resume else 0
     method, loss = build_training(config, dataset, samples + extra, initialise=not resume)
     previous_seconds = Checkpoint(run_dir / "backup").restore(method)["train_seconds"] if start_step else 0.0
-    write_run_record(run_dir, config, method, dataset, loss, labeled, unlabeled, weak)
+    write_run_record(run_dir, config, method, dataset, loss, chosen)
     if verbose and resume:
         print(f"resuming {run_dir} at step {start_step} of {config.steps}", flush=True)
     logger = StepLogger(run_dir, config.steps, start_step, config.batch_size, config.log_every,
