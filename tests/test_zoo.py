@@ -147,8 +147,9 @@ def test_card_holds_no_absolute_path(zoo_root, shapes_with_test):
     card = json.loads(text)
     assert str(shapes_with_test) not in text and str(zoo_root) not in text
     assert not [s for s in strings_in(card) if s.startswith("/") or "/tmp" in s or "/work/" in s]
-    assert card["metrics"]["test"]["data"] == "DATA" and card["dataset"] == "shapes"
-    assert "--data DATA --split test" in card["metrics"]["test"]["command"]
+    data = card["metrics"]["test"]["data"]  # DATA, or relative where the data sits beside the working folder
+    assert data == portable_data(str(shapes_with_test)) and not data.startswith("/") and card["dataset"] == "shapes"
+    assert f"--data {data} --split test" in card["metrics"]["test"]["command"]
     readme = (zoo_root / "README.md").read_text()
     assert str(shapes_with_test) not in readme and "- test mIoU **" in readme
     assert portable_data("/work/shared/data/camvid", cwd="/work/main") == "../shared/data/camvid"
