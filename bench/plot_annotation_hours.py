@@ -17,6 +17,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 from report import is_precise_bn_run, load_results  # noqa: E402
 from results_io import RESULTS, ROOT  # noqa: E402
 
@@ -33,7 +34,8 @@ def points(results: dict[str, dict]) -> list[dict]:
             hours, label = r["annotation_hours"], f"{r['supervision']}s"
         elif split_hours is not None:
             hours = split_hours * r["labeled_fraction"]
-            label = f"{r['labeled_images']} masks" + ("" if r["supervision"] == "full" else f", {r['method']}")
+            label = f"{r['labeled_images']} masks" + ("" if r["supervision"] == "full"
+                                                      else f" + {r['method'].split('-')[0]}")
             label += f" (+{r['steps']} steps)" if r.get("init_from") else ""
         else:
             continue
@@ -50,9 +52,16 @@ def plot(rows: list[dict], out: Path) -> Path:
                      label="full masks" if kind == "full" else "masks + unlabeled images")
     weak = [p for p in rows if p["supervision"] not in ("full", "semi")]
     axes.scatter([p["hours"] for p in weak], [p["test"] for p in weak], marker="^", s=60, label="weak labels")
-    for p in rows:
-        axes.annotate(p["label"], (p["hours"], p["test"]), textcoords="offset points", xytext=(6, 4), fontsize=8)
+    for p in rows:  # runs of one label budget share an x: lowest label below, highest above, others left
+        same = sorted(q["test"] for q in rows if q["hours"] == p["hours"])
+        place = ((6, -11), "left") if p["test"] == same[0] else ((6, 4), "left") if p["test"] == same[-1] \
+            else ((-8, -3), "right")
+        axes.annotate(p["label"], (p["hours"], p["test"]), textcoords="offset points", fontsize=8,
+                      xytext=place[0], ha=place[1])
     axes.set_xscale("log")
+    axes.set_xticks([5, 10, 20, 50, 100, 200])
+    axes.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+    axes.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     axes.set_xlabel("simulated annotation hours (CamVid train, log scale)")
     axes.set_ylabel("CamVid test mIoU (%)")
     axes.set_title("Segmentation quality per annotation hour (DeepLabV3+, 1500 steps, from scratch)", fontsize=9)

@@ -132,7 +132,7 @@ def main() -> None:
         print(f"{name:>13}: {methods[name]['seconds_per_step']:.3f} s/step "
               f"({methods[name]['relative_to_supervised']:.2f}x supervised)")
     write_result(args.name, {
-        "task": "semi-step-cost", "model": args.model, "num_classes": args.num_classes,
+        "task": "semi-step-cost", "split": "none (random in-memory batch, timing only)", "model": args.model, "num_classes": args.num_classes,
         "batch_size": args.batch_size, "unlabeled_ratio": args.unlabeled_ratio,
         "crop_size": list(args.crop_size), "steps_per_round": args.steps, "rounds": args.rounds,
         "jit_compile": args.jit_compile, "seed": args.seed, "tensorflow": tf.__version__,
