@@ -12,6 +12,9 @@ Class-Balanced Self-Training", ECCV 2018): each class's threshold is lowered, wh
 that the most confident fraction p of the pixels predicted as that class is kept.
 `semiseg-tf train --extra-labels OUT` then trains on labeled + pseudo-labeled images;
 repeating both steps with the new model gives rounds of self-training.
+
+With weak labels, a `constraint` (`semiseg_tf.weak.constraints`: boxes or tags) restricts each pixel to
+the classes its annotation allows before the argmax, and repairs the result (Simple Does It's rounds).
 """
 
 from __future__ import annotations
@@ -69,7 +72,7 @@ def class_balanced_thresholds(labels: Sequence[np.ndarray], confidences: Sequenc
     of all pixels predicted as class c lie (CBST); `threshold` for classes never predicted."""
     thresholds = np.full(num_classes, threshold, np.float32)
     for c in range(num_classes):
-        scores = np.concatenate([conf[lab == c] for lab, conf in zip(labels, confidences)])
+        scores = np.concatenate([conf[(lab == c) & (conf >= 0)] for lab, conf in zip(labels, confidences)])
         if scores.size:
             thresholds[c] = min(threshold, float(np.quantile(scores.astype(np.float32), 1.0 - portion)))
     return thresholds
@@ -78,12 +81,13 @@ def class_balanced_thresholds(labels: Sequence[np.ndarray], confidences: Sequenc
 def pseudo_label_images(model: keras.Model, images: Sequence[Path], out: str | Path,
                         transforms: Sequence[Transform], threshold: float, input_size=None,
                         ignore_index: int = 255, palette=None, source: dict | None = None,
-                        class_balance: float | None = None) -> dict:
+                        class_balance: float | None = None, constraint=None) -> dict:
     """Write `<out>/<stem>.png` for every image and `<out>/pseudo_labels.json` (settings, coverage).
 
     With `class_balance` the masks are written after the whole pool is predicted (the
     per-class thresholds depend on all of it); labels and float16 confidences are held in
-    memory meanwhile, 3 bytes per pixel.
+    memory meanwhile, 3 bytes per pixel. With a `constraint` (`restrict(stem, probabilities)`,
+    `repair(stem, labels)`), pixels where it allows no class are unlabeled.
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -96,6 +100,8 @@ def pseudo_label_images(model: keras.Model, images: Sequence[Path], out: str | P
 
     def write(stem: str, labels: np.ndarray, confidence: np.ndarray, limit) -> None:
         mask = select_confident(labels, confidence, limit, ignore_index)
+        if constraint is not None:
+            mask = constraint.repair(stem, mask)
         write_png(out / f"{stem}.png", mask, palette)
         kept = mask[mask != ignore_index]
         class_pixels[:] += np.bincount(kept, minlength=num_classes)[:num_classes]
@@ -103,7 +109,10 @@ def pseudo_label_images(model: keras.Model, images: Sequence[Path], out: str | P
 
     for path in images:
         probabilities = np.asarray(ensemble_probabilities(predict, read_image(path), transforms, input_size))
-        labels, confidence = probabilities.argmax(-1).astype(np.uint8), probabilities.max(-1).astype(np.float16)
+        if constraint is not None:
+            probabilities = constraint.restrict(Path(path).stem, probabilities)
+        confidence = np.where(probabilities.sum(-1) > 0, probabilities.max(-1), -1).astype(np.float16)
+        labels = probabilities.argmax(-1).astype(np.uint8)
         if class_balance is None:
             write(Path(path).stem, labels, confidence, threshold)
         else:
@@ -117,7 +126,7 @@ def pseudo_label_images(model: keras.Model, images: Sequence[Path], out: str | P
     seconds = time.time() - started
     summary = {
         **(source or {}), "transforms": [t.name for t in transforms], "threshold": threshold,
-        "class_balance": class_balance,
+        "class_balance": class_balance, **(constraint.describe() if constraint is not None else {}),
         "class_thresholds": thresholds.round(4).tolist() if thresholds is not None else None,
         "input_size": list(input_size) if input_size else None, "ignore_index": ignore_index,
         "images": len(coverage),

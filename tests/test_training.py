@@ -333,9 +333,13 @@ def test_weak_label_maps_train_the_images_they_cover_and_mix_with_full_masks(sha
     weak = (tmp_path / "mixed" / "weak.txt").read_text().split()[::2]
     assert len(full) == 3 and not set(full) & set(weak) and set(weak) == set(stems[:8]) - set(full)
 
-    with pytest.raises(ConfigError, match="--annotations box=.*no method consumes them yet"):
-        train(run_config(shapes_data, annotations={"box": str(folder)}), tmp_path / "box", verbose=0)
-    with pytest.raises(DataError, match="holds no point label map of a training image"):
+    with pytest.raises(ConfigError, match="--annotations boxes=.*unknown kind; valid: scribble, point, coarse, box"):
+        train(run_config(shapes_data, annotations={"boxes": str(folder)}), tmp_path / "box", verbose=0)
+    with pytest.raises(ConfigError, match="image tags train with --method wildcat"):
+        (tmp_path / "tags").mkdir()
+        (tmp_path / "tags" / "tags.csv").write_text(f"{stems[0]},disc\n")
+        train(run_config(shapes_data, annotations={"tag": str(tmp_path / "tags")}), tmp_path / "tag", verbose=0)
+    with pytest.raises(DataError, match="holds no point annotation of a training image"):
         train(run_config(shapes_data, labeled_fraction=None, annotations={"point": str(tmp_path / "none")},
                          steps=2), tmp_path / "none-run", verbose=0)
 

@@ -20,13 +20,22 @@ from semiseg_tf.cli.options import SIZE, friendly_errors
 @click.option("--class-balance", type=click.FloatRange(0, 1, min_open=True), default=None,
               help="Also keep, for every class, its most confident fraction P of pixels (CBST; e.g. 0.5), "
                    "so rare classes are not all left unlabeled by --threshold.")
+@click.option("--boxes", type=click.Path(dir_okay=True), default=None,
+              help="Boxes of the images (boxes.csv, VOC XML folder or COCO JSON): each pixel takes only the class "
+                   "of a box covering it, under-filled boxes fall back to their first-round labels (Simple Does It).")
+@click.option("--min-box-fill", type=click.FloatRange(0, 1), default=0.5, show_default=True,
+              help="With --boxes: a box whose predicted segment fills less than this share of it is reset.")
+@click.option("--tags", type=click.Path(dir_okay=False), default=None,
+              help="Image tags (tags.csv / .json): each pixel takes only a class its image is tagged with.")
 @click.option("--input-size", type=SIZE, default=None,
               help="HxW the model sees (default: the run's train size, else the image size).")
 @click.option("--out", required=True, type=click.Path(file_okay=False),
               help="Folder for <stem>.png masks; pass it to `train --extra-labels`.")
 @friendly_errors
-def command(model_ref, images, stems, transforms, threshold, class_balance, input_size, out):
-    """Write ensemble pseudo-label masks (255 where not confident) for a folder of images."""
+def command(model_ref, images, stems, transforms, threshold, class_balance, boxes, min_box_fill, tags,
+            input_size, out):
+    """Write ensemble pseudo-label masks (255 where not confident) for a folder of images; with --boxes
+    or --tags, the next round's labels of a weakly supervised run."""
     from pathlib import Path
 
     from semiseg_tf.data import DataError, find_images
@@ -44,14 +53,39 @@ def command(model_ref, images, stems, transforms, threshold, class_balance, inpu
         paths = [p for p in paths if p.stem in wanted]
         if not paths:
             raise DataError(stems, f"names none of the images in {images}.", "pass the matching --images folder.")
+    if boxes and tags:
+        raise click.UsageError("pass --boxes or --tags, not both.")
     loaded = load_segmenter(model_ref)
     classes = loaded.classes
+    constraint = weak_constraint(find_images(images), classes, int(loaded.model.output_shape[-1]), boxes, tags, min_box_fill)
     summary = pseudo_label_images(
         loaded.model, paths, out, members, threshold, input_size or loaded.input_size,
         ignore_index=classes.ignore_index if classes else 255, palette=classes.palette if classes else None,
         source={"model": str(model_ref), "images_folder": str(images), "stems": stems},
-        class_balance=class_balance)
+        class_balance=class_balance, constraint=constraint)
     click.echo(f"{summary['images']} images, {len(members)} transforms ({', '.join(summary['transforms'])}); "
                f"{summary['mean_coverage']:.1%} of pixels labeled at threshold {threshold}")
     click.echo(f"Speed: {1000 * summary['seconds_per_image']:.1f} ms per image")
     click.echo(f"Results saved to {out}")
+
+
+def weak_constraint(paths, classes, num_classes: int, boxes, tags, min_box_fill: float):
+    """The box or tag constraint (None without either), checked against the images `paths` (the whole
+    folder, so one boxes.csv serves every split): a stem without an image is an error."""
+    if not (boxes or tags):
+        return None
+    from PIL import Image
+
+    from semiseg_tf.data.annotations import read_boxes, read_tags
+    from semiseg_tf.weak.constraints import BoxConstraint, TagConstraint
+
+    if classes is None:
+        raise click.UsageError("--boxes/--tags need a model that knows its class names (a run directory).")
+    sizes = {}
+    for path in paths:
+        with Image.open(path) as image:
+            sizes[path.stem] = (image.height, image.width)
+    if boxes:
+        return BoxConstraint(read_boxes(boxes, sizes, classes), num_classes, min_box_fill,
+                             ignore_index=classes.ignore_index)
+    return TagConstraint(read_tags(tags, sizes, classes), num_classes)

@@ -24,13 +24,14 @@ from semiseg_tf.data.imageio import IMAGE_SUFFIXES, read_image, read_mask
 
 @dataclass(frozen=True)
 class Sample:
-    """An image and its label map: a full mask ("full"), a weak one (scribble, point, coarse: 255 where
-    unlabeled), or none."""
+    """An image and its label map: a full mask ("full"), a weak one (scribble, point, coarse, box: 255
+    where unlabeled), or none; image-level `tags` (class ids) for methods that train on tags."""
 
     stem: str
     image: Path
     mask: Path | None = None
     kind: str = "full"
+    tags: frozenset[int] | None = None
 
 
 def find_images(folder: str | Path) -> list[Path]:

@@ -40,30 +40,51 @@ def _paths(samples: Sequence[Sample]) -> tf.data.Dataset:
     return tf.data.Dataset.from_tensor_slices((images, masks))
 
 
+def multi_hot_tags(samples: Sequence[Sample], num_classes: int) -> np.ndarray:
+    """(N, C) float32 multi-hot image tags; a sample without tags is an error."""
+    tags = np.zeros((len(samples), num_classes), np.float32)
+    for row, sample in enumerate(samples):
+        if sample.tags is None:
+            raise ValueError(f"sample '{sample.stem}' has no image tags; a method that trains on tags needs "
+                             "them for every image (--annotations tag=DIR with tags.csv).")
+        tags[row, list(sample.tags)] = 1.0
+    return tags
+
+
 def train_dataset(samples: Sequence[Sample], num_classes: int, batch_size: int,
                   base_size: tuple[int, int], crop_size: tuple[int, int],
                   augment: AugmentConfig = AugmentConfig(), seed: int = 0,
                   start_step: int = 0, ignore_index: int = 255,
-                  with_masks: bool = True) -> tf.data.Dataset:
+                  with_masks: bool = True, targets: str = "masks") -> tf.data.Dataset:
     """Infinite shuffled, augmented batches; `start_step` skips what a resumed run already saw.
 
     The skip happens on file paths, before decoding, so resuming costs nothing.
-    Yields (images float32 [0, 255], masks uint8), or images only when not `with_masks`.
+    Yields (images float32 [0, 255], masks uint8), or (images, multi-hot tags) with `targets="tags"`
+    (tags do not move with the image), or images only when not `with_masks`.
     """
     if not samples:
         raise ValueError("no samples to train on")
-    ds = _paths(samples).shuffle(len(samples), seed=seed, reshuffle_each_iteration=True).repeat()
+    if targets not in ("masks", "tags"):
+        raise ValueError(f"unknown training target '{targets}'; valid: masks, tags")
+    ds = _paths(samples)
+    if targets == "tags" and with_masks:
+        ds = tf.data.Dataset.zip(ds, tf.data.Dataset.from_tensor_slices(multi_hot_tags(samples, num_classes)))
+    else:
+        ds = ds.map(lambda image, mask: ((image, mask), tf.zeros([0])))
+    ds = ds.shuffle(len(samples), seed=seed, reshuffle_each_iteration=True).repeat()
     ds = ds.enumerate().skip(start_step * batch_size)
     decode = _decoder(num_classes, ignore_index)
 
-    def load(index, paths):
+    def load(index, element):
+        paths, tags = element
         image, mask = decode(*paths)
         element_seed = tf.stack([tf.constant(seed, tf.int64), index])
-        return augment_pair(image, mask, element_seed, base_size, crop_size, augment, ignore_index)
+        image, mask = augment_pair(image, mask, element_seed, base_size, crop_size, augment, ignore_index)
+        if not with_masks:
+            return image
+        return (image, tags) if targets == "tags" else (image, mask)
 
     ds = ds.map(load, num_parallel_calls=AUTOTUNE, deterministic=True)
-    if not with_masks:
-        ds = ds.map(lambda image, mask: image)
     return ds.batch(batch_size, drop_remainder=True).prefetch(AUTOTUNE)
 
 

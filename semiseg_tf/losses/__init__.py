@@ -2,10 +2,13 @@
 
 cross_entropy: masked (partial) cross-entropy and median-frequency class weights;
 gated_crf: the gated CRF loss, an edge-aware term that spreads sparse labels along image edges;
-reduction: the global-batch reduction both use.
+tags: WILDCAT pooling of class maps against image-level tags;
+reduction: the global-batch reduction they all use.
 """
 
 from semiseg_tf.losses.cross_entropy import MaskedCrossEntropy, median_frequency_weights
 from semiseg_tf.losses.gated_crf import GatedCRFLoss, gated_crf_loss
+from semiseg_tf.losses.tags import TagLoss, wildcat_pool
 
-__all__ = ["GatedCRFLoss", "MaskedCrossEntropy", "gated_crf_loss", "median_frequency_weights"]
+__all__ = ["GatedCRFLoss", "MaskedCrossEntropy", "TagLoss", "gated_crf_loss", "median_frequency_weights",
+           "wildcat_pool"]

@@ -1,4 +1,4 @@
-"""Training methods: each is a small keras.Model subclass that overrides train_step."""
+"""Training methods: each is a small keras.Model subclass that overrides train_step or its loss."""
 
 from semiseg_tf.methods.base import SegmentationMethod
 from semiseg_tf.methods.copypaste import CopyPaste
@@ -9,10 +9,11 @@ from semiseg_tf.methods.meanteacher import MeanTeacher
 from semiseg_tf.methods.semi import SemiSupervisedMethod
 from semiseg_tf.methods.uda import UDA
 from semiseg_tf.methods.unimatch import UniMatch
+from semiseg_tf.methods.wildcat import Wildcat
 
 METHODS = {"supervised": SegmentationMethod, "fixmatch": FixMatch, "unimatch": UniMatch, "uda": UDA,
            "meanteacher": MeanTeacher, "cps": CPS, "equivariance": Equivariance,
-           "copypaste": CopyPaste}
+           "copypaste": CopyPaste, "wildcat": Wildcat}
 
 
 def get_method(name: str) -> type[SegmentationMethod]:
@@ -22,4 +23,5 @@ def get_method(name: str) -> type[SegmentationMethod]:
 
 
 __all__ = ["CPS", "METHODS", "CopyPaste", "Equivariance", "FixMatch", "MeanTeacher", "SegmentationMethod",
-           "SemiSupervisedMethod", "UDA", "UniMatch", "get_method"]
+           "SemiSupervisedMethod", "UDA", "UniMatch", "Wildcat",
+           "get_method"]

@@ -24,6 +24,8 @@ OPTION_RANGES = {
     "tsa_steps": (0, math.inf), "temperature": (1e-6, math.inf), "seed": (0, math.inf),
     "crf_weight": (0.0, math.inf), "crf_radius": (1, math.inf), "crf_downscale": (1, math.inf),
     "crf_sigma_rgb": (1e-6, math.inf), "crf_sigma_xy": (1e-6, math.inf),
+    "kmax": (1e-6, math.inf), "kmin": (1e-6, math.inf), "alpha": (0.0, math.inf), "pool_stride": (1, math.inf),
+    "absent_weight": (0.0, math.inf),
 }
 
 
@@ -77,10 +79,12 @@ class SegmentationMethod(keras.Model):
     list their hyper-parameters in `method_config()`. A subclass that sets
     `uses_unlabeled = True` receives each step a dict with "images" and "masks" (a
     labeled batch) and "unlabeled" (a batch of unlabeled images, `unlabeled_ratio`
-    times larger), all augmented by the pipeline (the "weak" view).
+    times larger), all augmented by the pipeline (the "weak" view). A subclass that sets
+    `consumes = "tags"` receives (images, multi-hot image tags) and overrides `label_loss`.
     """
 
     uses_unlabeled = False
+    consumes = "masks"  # the training target: label maps ("masks") or multi-hot image tags ("tags")
     run_length_options: tuple[str, ...] = ()  # options whose 0 means "the run's number of steps"
 
     @classmethod
@@ -140,13 +144,17 @@ class SegmentationMethod(keras.Model):
         return self.segmenter(images, training=training)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        """The compiled loss, plus `crf_weight` x the gated CRF loss on softmax(`y_pred`) and images `x`."""
-        loss = super().compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=training)
+        """`label_loss`, plus `crf_weight` x the gated CRF loss on softmax(`y_pred`) and images `x`."""
+        loss = self.label_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=training)
         if not self.crf_weight:
             return loss
         crf = self.crf_loss(tf.nn.softmax(tf.cast(y_pred, tf.float32)), x)
         self.crf_tracker.update_state(global_value(crf))
         return loss + self.crf_weight * crf
+
+    def label_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """The loss against this method's target (`consumes`): the compiled masked cross-entropy."""
+        return super().compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=training)
 
     def crf_config(self) -> dict:
         """The gated CRF options, listed only when the term is on (a run without it records nothing new)."""

@@ -67,12 +67,7 @@ class TrainConfig:
                               ">= 0 (0 keeps the moving averages).")
         if self.labeled_fraction is not None and not 0 < self.labeled_fraction <= 1:
             raise ConfigError(f"--labeled-fraction {self.labeled_fraction}: must be in (0, 1], e.g. 0.125.")
-        from semiseg_tf.training.samples import PARTIAL_KINDS
-
-        for kind, folder in self.annotations.items():
-            if kind not in PARTIAL_KINDS:
-                raise ConfigError(f"--annotations {kind}={folder}: training takes {', '.join(PARTIAL_KINDS)} labels "
-                                  "(boxes and tags are read and checked, but no method consumes them yet).")
+        self.validate_annotations()
         if self.val_fraction is not None and not 0 < self.val_fraction < 1:
             raise ConfigError(f"--val-fraction {self.val_fraction}: must be in (0, 1), e.g. 0.1.")
         if not self.learning_rate > 0:
@@ -85,6 +80,25 @@ class TrainConfig:
                 continue
             if size is not None and (isinstance(size, str) or len(size) != 2 or min(size) < 1):
                 raise ConfigError(f"--{name.replace('_', '-')} {size}: must be HEIGHTxWIDTH with both >= 1.")
+
+    def validate_annotations(self) -> None:
+        """Known kinds, and tags exactly when the method trains on tags (`consumes`)."""
+        from semiseg_tf.methods import METHODS
+        from semiseg_tf.training.samples import ANNOTATION_KINDS
+
+        for kind, folder in self.annotations.items():
+            if kind not in ANNOTATION_KINDS:
+                raise ConfigError(f"--annotations {kind}={folder}: unknown kind; valid: {', '.join(ANNOTATION_KINDS)}.")
+        if self.method not in METHODS:
+            return  # refused with the valid names by the method check
+        on_tags = METHODS[self.method].consumes == "tags"
+        tags = {kind: folder for kind, folder in self.annotations.items() if kind == "tag"}
+        if on_tags and (not tags or len(self.annotations) > 1 or self.labeled_fraction or self.labeled_list):
+            raise ConfigError(f"--method {self.method} trains on image tags alone: pass --annotations tag=DIR "
+                              "(tags.csv) and no masks or other annotations.")
+        if tags and not on_tags and not _has_label_maps(tags["tag"]):
+            raise ConfigError(f"--annotations tag={tags['tag']}: image tags train with --method wildcat; for "
+                              "another method, first turn them into label maps (`semiseg-tf pseudo-label --tags`).")
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -111,3 +125,9 @@ class TrainConfig:
     @classmethod
     def load(cls, path: str | Path) -> "TrainConfig":
         return cls.from_dict(json.loads(Path(path).read_text()))
+
+
+def _has_label_maps(folder: str) -> bool:
+    """A weak-annotation folder that holds label maps (masks/ or <stem>.png files), not only a file."""
+    folder = Path(folder)
+    return (folder / "masks").is_dir() or next(folder.glob("*.png"), None) is not None

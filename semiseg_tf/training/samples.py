@@ -21,7 +21,7 @@ def class_weights(dataset: SegmentationDataset, samples, scheme: str) -> list[fl
         raise ValueError(f"unknown class weighting '{scheme}'; valid: {sorted(powers) + ['none']}")
     n = dataset.classes.num_classes
     counts, present = np.zeros(n), np.zeros(n)
-    for sample in samples:
+    for sample in (s for s in samples if s.mask is not None):
         mask = read_mask(sample.mask, n, dataset.classes.ignore_index)
         hist = np.bincount(mask[mask != dataset.classes.ignore_index].ravel(), minlength=n)[:n]
         counts += hist
@@ -55,49 +55,74 @@ def unlabeled_pool(dataset: SegmentationDataset, stems: list[str], folder: str |
 
 
 PARTIAL_KINDS = ("scribble", "point", "coarse")  # sparse label maps: <folder>/masks/<stem>.png, 255 = unlabeled
+ANNOTATION_KINDS = (*PARTIAL_KINDS, "box", "tag")
+RAW_FILES = {"point": ("points.csv", "points.json"), "box": ("boxes.csv", "boxes.json"), "tag": ("tags.csv", "tags.json")}
 
 
-def point_label_maps(dataset: SegmentationDataset, points_file: Path, out: Path, radius: float = 1) -> Path:
-    """Rasterise clicks (`stem,x,y,class` CSV or JSON) into label maps in `out` (discs of `radius`, as
-    `semiseg-tf weaken --kind point` draws them), once: a resumed run reuses them."""
-    from semiseg_tf.data.annotations import rasterize_points, read_points
+def rasterized_label_maps(dataset: SegmentationDataset, kind: str, source: Path, out: Path) -> Path:
+    """Label maps in `out` from clicks (discs of radius 1, as `semiseg-tf weaken --kind point` draws them)
+    or boxes (`box_label_map`: the pixels under boxes of one class), once: a resumed run reuses them."""
+    from semiseg_tf.data.annotations import rasterize_points, read_boxes, read_points
+    from semiseg_tf.weak.box_labels import box_label_map
 
     out.mkdir(parents=True, exist_ok=True)
-    for stem, points in read_points(points_file, dataset).items():
+    annotations = read_points(source, dataset) if kind == "point" else read_boxes(source, dataset)
+    for stem, items in annotations.items():
         path = out / f"{stem}.png"
         if not path.is_file():
             size = dataset.image_size(dataset.samples(stems=[stem], labeled=False)[0])
-            write_png(path, rasterize_points(points, size, radius=radius), dataset.classes.palette)
+            labels = (rasterize_points(items, size, radius=1) if kind == "point" else
+                      box_label_map(items, size, dataset.classes.num_classes,
+                                    ignore_index=dataset.classes.ignore_index))
+            write_png(path, labels, dataset.classes.palette)
     return out
 
 
-def label_map_folder(dataset: SegmentationDataset, kind: str, folder: Path, cache: Path) -> Path:
-    """Where the label maps of a weak-annotation folder are: its masks/, or for points given only as
-    points.csv / points.json, their rasterisation under `cache`."""
+def label_map_folder(dataset: SegmentationDataset, kind: str, folder: Path, cache: Path) -> Path | None:
+    """Where the label maps of a weak-annotation folder are: its masks/ (or <stem>.png files directly, as
+    `semiseg-tf pseudo-label` writes them); for clicks or boxes given only as a file, their rasterisation
+    under `cache`; None for tags given only as a file (they are image-level, not label maps)."""
     masks = folder / "masks"
-    if masks.is_dir() or kind != "point":
+    if masks.is_dir():
         return masks
-    points_file = next((folder / name for name in ("points.csv", "points.json") if (folder / name).is_file()), None)
-    return point_label_maps(dataset, points_file, cache / kind / "masks") if points_file else masks
+    if folder.is_dir() and next(folder.glob("*.png"), None) is not None:
+        return folder
+    raw = next((folder / name for name in RAW_FILES.get(kind, ()) if (folder / name).is_file()), None)
+    if raw is None:
+        return masks
+    return None if kind == "tag" else rasterized_label_maps(dataset, kind, raw, cache / kind / "masks")
+
+
+def tagged_samples(dataset: SegmentationDataset, folder: Path, stems: list[str]) -> dict[str, Sample]:
+    """{stem: sample with image tags} for the `stems` that `folder`'s tags.csv / tags.json lists."""
+    from semiseg_tf.data.annotations import read_tags
+
+    path = next(folder / name for name in RAW_FILES["tag"] if (folder / name).is_file())
+    tags = read_tags(path, dataset)
+    return {s.stem: Sample(s.stem, s.image, kind="tag", tags=tags[s.stem])
+            for s in dataset.samples(stems=[stem for stem in stems if stem in tags], labeled=False)}
 
 
 def weak_samples(dataset: SegmentationDataset, annotations: dict[str, str], stems: list[str],
                  cache: Path) -> dict[str, Sample]:
     """{stem: sample} of the `stems` that a weak-annotation folder labels (`semiseg-tf weaken`'s output, or the
-    user's own label maps or clicks); the first folder that has a stem wins. Partial labels train with the
-    masked cross-entropy (255 ignored) plus the method's edge-aware term."""
+    user's own label maps, clicks, boxes or tags); the first folder that has a stem wins. Label maps train with
+    the masked cross-entropy (255 ignored) plus the method's edge-aware term; tags with a tag method."""
     chosen: dict[str, Sample] = {}
     for kind, folder in annotations.items():
         masks = label_map_folder(dataset, kind, Path(folder), cache)
-        have = {p.stem for p in masks.glob("*.png")} if masks.is_dir() else set()
-        if not have & set(stems):
-            raise DataError(masks, f"holds no {kind} label map of a training image.",
+        if masks is None:
+            found = tagged_samples(dataset, Path(folder), stems)
+        else:
+            have = {p.stem for p in masks.glob("*.png")} if masks.is_dir() else set()
+            found = {s.stem: Sample(s.stem, s.image, masks / f"{s.stem}.png", kind=kind)
+                     for s in dataset.samples(stems=[stem for stem in stems if stem in have], labeled=False)}
+        if not found:
+            raw = " or ".join(RAW_FILES.get(kind, ()))
+            raise DataError(Path(folder), f"holds no {kind} annotation of a training image.",
                             f"run `semiseg-tf weaken --kind {kind} --out {folder}` or put <stem>.png label maps "
-                            "(class ids, 255 = unlabeled) there" + (" or clicks in points.csv" if kind == "point"
-                                                                     else "") + ".")
-        wanted = [stem for stem in stems if stem in have and stem not in chosen]
-        for sample in dataset.samples(stems=wanted, labeled=False):
-            chosen[sample.stem] = Sample(sample.stem, sample.image, masks / f"{sample.stem}.png", kind=kind)
+                            f"(class ids, 255 = unlabeled) in its masks/" + (f" or {raw} there" if raw else "") + ".")
+        chosen.update({stem: sample for stem, sample in found.items() if stem not in chosen})
     return chosen
 
 

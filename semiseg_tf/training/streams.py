@@ -63,14 +63,17 @@ def labeled_stream(config: TrainConfig, samples, extra, **stream) -> tf.data.Dat
 
 def training_stream(config: TrainConfig, dataset: SegmentationDataset, samples, extra, pool, crop,
                     start_step: int) -> tf.data.Dataset:
-    """Labeled (and pseudo-labeled) batches, zipped with unlabeled batches for semi-supervised methods.
+    """Labeled (and pseudo-labeled) batches of the target the method consumes (label maps or image tags),
+    zipped with unlabeled batches for semi-supervised methods.
 
     The unlabeled stream is the papers' weak view: geometric augmentation only, no colour
     jitter (the methods add their own strong photometric views).
     """
+    from semiseg_tf.methods import get_method
+
     stream = dict(num_classes=dataset.classes.num_classes, base_size=base_size(config), crop_size=crop,
                   start_step=start_step, ignore_index=dataset.classes.ignore_index)
-    data = labeled_stream(config, samples, extra, **stream)
+    data = labeled_stream(config, samples, extra, targets=get_method(config.method).consumes, **stream)
     if not pool:
         return data
     weak = dataclasses.replace(config.augment, brightness=0.0, contrast=0.0, saturation=0.0, hue=0.0)

@@ -1,0 +1,208 @@
+"""Boxes and tags: first-round box label maps, the box and tag constraints of later rounds, WILDCAT
+pooling and its loss, the tag pipeline, and short runs from boxes and tags on the built-in data."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from click.testing import CliRunner
+
+from semiseg_tf.data import SegmentationDataset, read_mask, train_dataset
+from semiseg_tf.data.annotations import Box, write_boxes_csv, write_tags_csv
+from semiseg_tf.losses import TagLoss, wildcat_pool
+from semiseg_tf.losses.tags import region_count
+from semiseg_tf.training import TrainConfig, train
+from semiseg_tf.weak import simulate
+from semiseg_tf.weak.box_labels import box_candidates, box_label_map, inner_box
+from semiseg_tf.weak.constraints import BoxConstraint, TagConstraint
+
+IGNORE = 255
+
+
+@pytest.fixture
+def mask() -> np.ndarray:
+    """40x60: background 0, a rectangle of 1 overlapping (by box) a disc of 2, an ignore strip."""
+    mask = np.zeros((40, 60), np.uint8)
+    mask[5:20, 5:30] = 1
+    yy, xx = np.mgrid[:40, :60]
+    mask[(yy - 22) ** 2 + (xx - 35) ** 2 <= 9**2] = 2
+    mask[:, 57:] = IGNORE
+    return mask
+
+
+def boxes_of(mask):
+    return simulate.box_annotations(mask, simulate.find_regions(mask, 3, min_area=5), np.random.default_rng(0))
+
+
+# === First-round label maps ===
+def test_box_label_maps_are_exact_under_one_class_and_put_the_smallest_box_on_top(mask):
+    boxes = boxes_of(mask)  # background spans the image; the rectangle's and the disc's boxes overlap
+    candidates = box_candidates(boxes, mask.shape, 3)
+    single, several = candidates.sum(-1) == 1, candidates.sum(-1) > 1
+    labels = box_label_map(boxes, mask.shape, 3, inner_share=1.0)  # SDI's "Box"
+    np.testing.assert_array_equal(labels[single], mask[single])  # exact where one class's boxes cover
+    assert not (labels[:, 57:] != IGNORE).any()  # under no box
+    disc = next(b for b in boxes if b.class_id == 2)
+    assert labels[disc.y0, disc.x0] == 2  # a corner of the disc's box, inside the rectangle's larger box
+    assert labels[5, 5] == 1 and labels[35, 5] == 0
+    banded = box_label_map(boxes, mask.shape, 3, inner_share=0.5)  # SDI's "Box^i"
+    np.testing.assert_array_equal(banded[single], mask[single])
+    assert banded[disc.y0, disc.x0] == IGNORE and banded[22, 35] == 2  # the border band is left unlabeled
+    assert ((banded != IGNORE) & several).sum() < ((labels != IGNORE) & several).sum()
+
+
+def test_inner_share_labels_a_centred_part_of_each_box():
+    box = Box(1, 10, 20, 29, 39)  # 20x20
+    assert inner_box(box, 0.25) == (15, 25, 24, 34)  # half the side, a quarter of the area
+    labels = box_label_map([box, Box(0, 0, 0, 49, 49)], (50, 50), 3, inner_share=0.25)
+    assert (labels == 1).sum() == 100 and labels[25, 15] == 1 and labels[24, 15] == IGNORE
+    with pytest.raises(ValueError, match="inner_share 0"):
+        box_label_map([box], (50, 50), 3, inner_share=0)
+
+
+# === Constraints of the next rounds ===
+def test_box_constraint_allows_only_the_classes_of_covering_boxes(mask):
+    boxes = boxes_of(mask)
+    constraint = BoxConstraint({"a": boxes}, 3)
+    uniform = np.full((*mask.shape, 3), 1 / 3, np.float32)
+    restricted = constraint.restrict("a", uniform)
+    candidates = box_candidates(boxes, mask.shape, 3)
+    assert (restricted[~candidates] == 0).all()
+    covered = candidates.any(-1)
+    np.testing.assert_allclose(restricted[covered].sum(-1), 1.0, rtol=1e-6)
+    assert (restricted[~covered] == 0).all()  # nothing allowed: the pseudo-labeller leaves it unlabeled
+
+
+def test_box_constraint_resets_an_under_filled_box_to_its_first_round_labels():
+    boxes = [Box(0, 0, 0, 19, 19), Box(1, 5, 5, 14, 14)]
+    constraint = BoxConstraint({"a": boxes}, 2)
+    labels = np.zeros((20, 20), np.uint8)
+    labels[5:7, 5:7] = 1  # the model found 4 of the 100 pixels of the box of 1
+    repaired = constraint.repair("a", labels)
+    first_round = box_label_map(boxes, (20, 20), 2)
+    np.testing.assert_array_equal(repaired[5:15, 5:15], first_round[5:15, 5:15])  # the box's window as in round one
+    labels[5:15, 5:12] = 1  # 70 % filled: kept as predicted
+    np.testing.assert_array_equal(constraint.repair("a", labels), labels)
+
+
+def test_tag_constraint_keeps_the_tagged_classes():
+    constraint = TagConstraint({"a": frozenset({0, 2}), "b": frozenset()}, 3)
+    probabilities = np.array([[[0.2, 0.5, 0.3]]], np.float32)
+    np.testing.assert_allclose(constraint.restrict("a", probabilities), [[[0.4, 0.0, 0.6]]], rtol=1e-6)
+    assert (constraint.restrict("b", probabilities) == 0).all()
+
+
+# === WILDCAT pooling and the tag loss ===
+def test_wildcat_pool_is_top_mean_plus_alpha_bottom_mean():
+    values = np.arange(16, dtype=np.float32).reshape(1, 4, 4, 1)
+    maps = tf.constant(np.concatenate([values, -values], -1))
+    assert region_count(0.25, 16) == 4 and region_count(3, 16) == 3 and region_count(0.001, 16) == 1
+    np.testing.assert_allclose(wildcat_pool(maps, 1, 1, 0.0).numpy(), [[15, 0]])  # global max pooling
+    np.testing.assert_allclose(wildcat_pool(maps, 0.25, 0.25, 0.5).numpy(),
+                               [[13.5 + 0.5 * 1.5, -1.5 + 0.5 * -13.5]])
+
+
+def test_tag_loss_prefers_maps_that_show_the_tagged_classes():
+    tags = tf.constant([[1.0, 0.0, 0.0]])
+    right, wrong = np.full((1, 16, 16, 3), -4.0, np.float32), np.full((1, 16, 16, 3), -4.0, np.float32)
+    right[0, 4:12, 4:12, 0] = right[0, ..., 0][0, 0] = 4.0
+    wrong[0, 4:12, 4:12, 1] = 4.0
+    loss = TagLoss(pool_stride=1)
+    assert float(loss(tags, tf.constant(right))) < float(loss(tags, tf.constant(wrong)))
+    classification, absent = loss.parts(tags, tf.constant(wrong))
+    assert float(absent) > 1.0  # the pixels of class 1, which the image is not tagged with
+    assert float(TagLoss(absent_weight=0.0)(tags, tf.constant(wrong))) == pytest.approx(float(classification))
+    assert TagLoss.from_config(loss.get_config()).get_config() == loss.get_config()
+
+
+# === Tags through the pipeline and training ===
+def tagged_copy(shapes_data, tmp_path):
+    """tags.csv and boxes.csv of the shapes data's train images, from their masks."""
+    dataset = SegmentationDataset(shapes_data)
+    tags, boxes = {}, {}
+    for stem in dataset.stems("train"):
+        full = read_mask(shapes_data / "masks" / f"{stem}.png", 5)
+        tags[stem] = simulate.tag_set(full, 5)
+        boxes[stem] = simulate.box_annotations(full, simulate.find_regions(full, 5, min_area=4),
+                                               np.random.default_rng(0))
+    folder = tmp_path / "weak"
+    folder.mkdir()
+    write_tags_csv(folder / "tags.csv", tags, dataset.classes.names)
+    write_boxes_csv(folder / "boxes.csv", boxes, dataset.classes.names)
+    return folder, tags, boxes
+
+
+def test_tag_batches_carry_each_images_tags(shapes_data, tmp_path):
+    from semiseg_tf.training.samples import weak_samples
+
+    folder, tags, _ = tagged_copy(shapes_data, tmp_path)
+    dataset = SegmentationDataset(shapes_data)
+    samples = list(weak_samples(dataset, {"tag": str(folder)}, dataset.stems("train"), tmp_path).values())
+    assert all(s.kind == "tag" and s.mask is None and s.tags == tags[s.stem] for s in samples)
+    batches = train_dataset(samples, 5, batch_size=len(samples), base_size=(32, 48), crop_size=(32, 48),
+                            targets="tags", seed=3)
+    images, multi_hot = next(iter(batches))
+    assert images.shape == (len(samples), 32, 48, 3) and multi_hot.shape == (len(samples), 5)
+    expected = {tuple(np.flatnonzero(row)) for row in multi_hot.numpy()}
+    assert expected == {tuple(sorted(t)) for t in tags.values()}
+
+
+def config(shapes_data, **overrides) -> TrainConfig:
+    options = dict(data=str(shapes_data), model="deeplabv3plus-tiny", steps=2, batch_size=2, checkpoint_every=2,
+                   log_every=1, learning_rate=3e-3, seed=0, bn_recalibration_batches=1)
+    return TrainConfig(**(options | overrides))
+
+
+def test_wildcat_trains_from_tags_and_its_labels_feed_a_second_round(shapes_data, tmp_path):
+    from semiseg_tf.cli.main import cli
+
+    folder, tags, _ = tagged_copy(shapes_data, tmp_path)
+    run = tmp_path / "wildcat"
+    train(config(shapes_data, method="wildcat", annotations={"tag": str(folder)},
+                 method_options={"kmax": 0.1, "alpha": 0.5}), run, verbose=0)
+    stored = json.loads((run / "config.json").read_text())
+    assert stored["method"] == {"name": "wildcat", "kmax": 0.1, "kmin": 0.2, "alpha": 0.5, "pool_stride": 4,
+                                "absent_weight": 1.0}
+    history = (run / "history.csv").read_text()
+    assert "loss_tags" in history and "loss_absent" in history
+    # round 2: labels restricted to each image's tags, then plain supervised training on them
+    labels = tmp_path / "round2"
+    result = CliRunner().invoke(cli, ["pseudo-label", "--model", str(run), "--images", str(shapes_data / "images"),
+                                      "--tags", str(folder / "tags.csv"),
+                                      "--threshold", "0", "--transforms", "flip", "--out", str(labels)])
+    assert result.exit_code == 0, result.output
+    for stem in list(tags)[:6]:
+        written = read_mask(labels / f"{stem}.png", 5)
+        assert set(np.unique(written)) <= set(tags[stem])  # threshold 0: every pixel, a tagged class
+    train(config(shapes_data, annotations={"tag": str(labels)}), tmp_path / "round2-run", verbose=0)
+    assert json.loads((tmp_path / "round2-run" / "config.json").read_text())["weak_counts"] == {"tag": 12}
+
+
+def test_boxes_train_from_their_label_maps_and_pseudo_labels_stay_in_them(shapes_data, tmp_path):
+    from semiseg_tf.cli.main import cli
+
+    folder, _, boxes = tagged_copy(shapes_data, tmp_path)
+    run = tmp_path / "boxes"
+    train(config(shapes_data, annotations={"box": str(folder)}), run, verbose=0)
+    stems = (run / "weak.txt").read_text().split()[::2]
+    assert len(stems) == 12
+    first = read_mask(run / "annotations" / "box" / "masks" / f"{stems[0]}.png", 5)
+    np.testing.assert_array_equal(first, box_label_map(boxes[stems[0]], first.shape, 5))
+    labels = tmp_path / "round2"
+    result = CliRunner().invoke(cli, ["pseudo-label", "--model", str(run), "--images", str(shapes_data / "images"),
+                                      "--boxes", str(folder / "boxes.csv"), "--threshold", "0",
+                                      "--transforms", "flip", "--out", str(labels)])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((labels / "pseudo_labels.json").read_text())
+    assert summary["constraint"] == "boxes" and summary["min_box_fill"] == 0.5
+    for stem in stems[:6]:
+        written = read_mask(labels / f"{stem}.png", 5)
+        allowed = box_candidates(boxes[stem], written.shape, 5)
+        labeled = written != IGNORE
+        assert allowed[labeled, written[labeled]].all()  # every label is a covering box's class
+    # val images have no boxes in the file: nothing is allowed there
+    val = SegmentationDataset(shapes_data).stems("val")[0]
+    assert (read_mask(labels / f"{val}.png", 5) == IGNORE).all()
