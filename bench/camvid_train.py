@@ -1,7 +1,12 @@
-"""CamVid comparison schedule: train one configuration, evaluate on val at native size, record it.
+"""The comparison schedule (CamVid by default, any dataset with --data): train one configuration,
+evaluate on val and test at native size, record it.
 
     python bench/camvid_train.py --labeled-fraction 0.125 --seed 0
+    python bench/camvid_train.py --annotations box=runs/weak/camvid-box --seed 0
+    python bench/camvid_train.py --annotations box=runs/weak/camvid-box --next-round-of RUN --seed 0
 
+`--next-round-of RUN` (boxes, tags): RUN's predictions on the train images, restricted to what each
+image's boxes or tags allow (`semiseg-tf pseudo-label --boxes/--tags`), are this run's labels.
 Resumable: rerunning the same command continues the run in runs/bench/<name>.
 """
 
@@ -33,6 +38,31 @@ def run_seconds(run: str) -> float:
     if result.is_file():
         return json.loads(result.read_text())["train_seconds"]
     return json.loads((Path("runs/bench") / run / "timing.json").read_text())["train_seconds"]
+
+
+def next_round_labels(run: str, kind: str, weak_dir: str, out: Path) -> str:
+    """Label maps for the next round: run's predictions on its training images under the box or tag
+    constraint of `weak_dir` (boxes.csv / tags.csv), as `semiseg-tf pseudo-label --threshold 0` writes them."""
+    from semiseg_tf.cli.pseudo_label import weak_constraint
+    from semiseg_tf.data import SegmentationDataset, find_images
+    from semiseg_tf.methods.geometric import ensemble_transforms
+    from semiseg_tf.pseudo_label import pseudo_label_images
+
+    if (out / "pseudo_labels.json").is_file():
+        return str(out)
+    run_dir = Path("runs/bench") / run
+    stored = json.loads((run_dir / "config.json").read_text())
+    dataset = SegmentationDataset(resolve_data(stored["train"]["data"]))
+    stems = [line.split()[0] for line in (run_dir / "weak.txt").read_text().splitlines()]
+    loaded = load_segmenter(run_dir)
+    files = {"box": ("boxes", "boxes.csv"), "tag": ("tags", "tags.csv")}[kind]
+    constraint = weak_constraint(find_images(dataset.root / "images"), loaded.classes, dataset.classes.num_classes,
+                                 **{"boxes": None, "tags": None, files[0]: str(Path(weak_dir) / files[1])},
+                                 min_box_fill=0.5)
+    pseudo_label_images(loaded.model, [s.image for s in dataset.samples(stems=stems, labeled=False)], out,
+                        ensemble_transforms("flip"), 0.0, loaded.input_size, dataset.classes.ignore_index,
+                        dataset.classes.palette, source={"model": str(run_dir)}, constraint=constraint)
+    return str(out)
 
 
 def splits_of(data: Path) -> list[str]:
@@ -103,6 +133,8 @@ def main() -> None:
                         help="Run under runs/bench/ whose weights start training (fine-tuning); needs --variant.")
     parser.add_argument("--method-option", action="append", default=[], metavar="KEY=VALUE",
                         help="Method hyper-parameter (repeatable), as `semiseg-tf train --method-option`.")
+    parser.add_argument("--next-round-of", default=None,
+                        help="Run under runs/bench/ whose box- or tag-constrained predictions are this run's labels.")
     parser.add_argument("--variant", default=None,
                         help="Name suffix of a run with non-default --method-option values (e.g. classweighted), "
                              "pseudo-labels (e.g. cbst0.5) or a repeat of the same command (e.g. r2).")
@@ -117,19 +149,27 @@ def main() -> None:
     if args.variant:
         method = f"{method}-{args.variant}"
     kind, _, weak_dir = (args.annotations or "").partition("=")
+    labels_dir = weak_dir
+    if args.next_round_of:
+        if kind not in ("box", "tag"):
+            parser.error("--next-round-of needs --annotations box=DIR or tag=DIR")
+        method = f"{method}-round{json.loads((RESULTS / f'{args.next_round_of}.json').read_text()).get('round', 1) + 1}"
     if kind:
         method = f"{method}-{kind}"
     if args.bn_recalibration_batches:
         method = f"{method}-pbn"
     if args.labeled_fraction is None:
         args.labeled_fraction = 0.0 if kind else 1.0
-    name = f"camvid-{args.model}-{method}-f{args.labeled_fraction:g}-s{args.seed}"
+    dataset = Path(args.data).name
+    name = f"{dataset}-{args.model}-{method}-f{args.labeled_fraction:g}-s{args.seed}"
     run_dir = Path("runs/bench") / name
-    size = tuple(int(v) for v in args.train_size.split("x"))
+    if args.next_round_of:
+        labels_dir = next_round_labels(args.next_round_of, kind, weak_dir, run_dir.parent / f"{name}-labels")
+    size = args.train_size if args.train_size == "native" else tuple(int(v) for v in args.train_size.split("x"))
     crop = tuple(int(v) for v in args.crop_size.split("x"))
     config = TrainConfig(data=args.data, model=args.model, method=args.method,
                          labeled_fraction=args.labeled_fraction or None, steps=args.steps,
-                         annotations={kind: weak_dir} if kind else {},
+                         annotations={kind: labels_dir} if kind else {},
                          batch_size=args.batch_size, train_size=size, crop_size=crop, learning_rate=args.learning_rate,
                          checkpoint_every=args.checkpoint_every, seed=args.seed, jit_compile=args.jit_compile,
                          bn_recalibration_batches=args.bn_recalibration_batches,
@@ -139,21 +179,23 @@ def main() -> None:
     summary, results = train_and_evaluate(config, run_dir)
     weak = json.loads((Path(weak_dir) / "annotation.json").read_text()) if kind else {}
     stored = json.loads((run_dir / "config.json").read_text())
-    semi = args.method != "supervised" or bool(args.extra_labels)
+    semi = args.method not in ("supervised", "wildcat") or bool(args.extra_labels)
     for split, result in results.items():  # one record per split, same fields
         write_result(name if split == "val" else f"{name}.{split}", {
-            "task": "camvid-semi" if semi else "camvid-supervised",
-            "dataset": "camvid", "split": split, "model": args.model, "method": method,
+            "task": f"{dataset}-semi" if semi else f"{dataset}-supervised",
+            "dataset": dataset, "split": split, "model": args.model, "method": method,
             "supervision": kind or ("semi" if semi else "full"),
             **({"annotation_hours": round(weak["annotation_hours"], 2),
                 "full_mask_hours": round(weak["full_mask"]["annotation_hours"], 2),
                 "weak_labeled_images": stored["weak_counts"][kind], "annotations": weak_dir} if kind else {}),
+            **({"round": json.loads((RESULTS / f"{args.next_round_of}.json").read_text()).get("round", 1) + 1,
+                "previous_round": args.next_round_of} if args.next_round_of else {}),
             "labeled_fraction": args.labeled_fraction, "labeled_images": stored["labeled_count"],
             "seed": args.seed, "miou": result["miou"], "per_class_iou": result["per_class_iou"],
             "pixel_accuracy": result["pixel_accuracy"], "train_seconds": summary["train_seconds"],
             "method_options": stored["method"], "steps": summary["steps"], "batch_size": args.batch_size,
-            "train_size": list(size), "crop_size": list(crop),
-            "eval_resolution": "native 360x480 (logits resized back)",
+            "train_size": size if size == "native" else list(size), "crop_size": list(crop),
+            "eval_resolution": "native (logits resized back)",
             "images_per_second": summary["images_per_second"],
             "bn_recalibration_batches": summary.get("bn_recalibration_batches", 0),
             **({"moving_average_bn": result["moving_average_bn"]} if "moving_average_bn" in result else {}),
