@@ -1,5 +1,6 @@
 """Models: encoders (feature pyramids) and segmenters (encoder + decoder + head), by name."""
 
+from semiseg_tf.models.applications import BACKBONES, ApplicationEncoder
 from semiseg_tf.models.deeplabv3plus import DeepLabV3Plus
 from semiseg_tf.models.encoders import Encoder, ResNetEncoder, UNetEncoder, build_encoder
 from semiseg_tf.models.layers import ResizeLike
@@ -8,6 +9,6 @@ from semiseg_tf.models.segmenter import Segmenter
 from semiseg_tf.models.unet import UNet
 
 __all__ = [
-    "DeepLabV3Plus", "Encoder", "PRESETS", "ResNetEncoder", "ResizeLike", "Segmenter", "UNet",
-    "UNetEncoder", "build_encoder", "build_from_config", "build_model", "model_config",
+    "BACKBONES", "ApplicationEncoder", "DeepLabV3Plus", "Encoder", "PRESETS", "ResNetEncoder", "ResizeLike",
+    "Segmenter", "UNet", "UNetEncoder", "build_encoder", "build_from_config", "build_model", "model_config",
 ]

@@ -26,21 +26,21 @@ class DeepLabV3Plus(Segmenter):
     """DeepLabV3+ on any pyramid encoder.
 
     Args:
-        encoder: an Encoder, or its config (`{"type": "resnet", ...}`); use output stride 16.
+        encoder: an Encoder, or its config (`{"type": "resnet", ...}`); output stride 16 (32 for the
+            keras.applications encoders, with smaller ASPP rates).
         num_classes: number of output classes.
         aspp_filters / aspp_rates / aspp_dropout: the atrous pyramid on the deepest features.
         low_level: pyramid level of the skip connection (stride 4 = "P2").
         low_level_filters: channels the skip is projected to (48 in the paper).
         decoder_filters: channels of the two 3x3 decoder convolutions.
-        mean / std: input normalisation baked into the graph.
+        mean / std: input normalisation baked into the graph; default: the encoder's (what its weights expect).
     """
 
     def __init__(self, encoder, num_classes: int, aspp_filters: int = 128, aspp_rates=(6, 12, 18),
                  aspp_dropout: float = 0.1, low_level: str = "P2", low_level_filters: int = 48,
-                 decoder_filters: int = 128, mean=(127.5, 127.5, 127.5), std=(127.5, 127.5, 127.5),
-                 **kwargs):
+                 decoder_filters: int = 128, mean=None, std=None, **kwargs):
         # === Layers and functional model ===
-        inputs, encoder, pyramid = self.make_inputs(encoder, mean, std)
+        inputs, encoder, pyramid, normalization = self.make_inputs(encoder, mean, std)
         deepest = pyramid[max(pyramid)]
         x = aspp(deepest, aspp_filters, aspp_rates, aspp_dropout)
         skip = conv_bn_relu(pyramid[low_level], low_level_filters, 1, name="skip_proj")
@@ -55,5 +55,5 @@ class DeepLabV3Plus(Segmenter):
         config = dict(num_classes=num_classes, aspp_filters=aspp_filters, aspp_rates=list(aspp_rates),
                       aspp_dropout=aspp_dropout, low_level=low_level,
                       low_level_filters=low_level_filters, decoder_filters=decoder_filters,
-                      mean=list(mean), std=list(std))
+                      **normalization)
         super().__init__(inputs, logits, encoder, config, features=pyramid, **kwargs)

@@ -3,7 +3,9 @@
 Every encoder returns a dict `{"P1": stride 2, ..., "P5": stride 32}` (keys present
 depend on the encoder) and exposes `pyramid_channels` and `output_stride`, so
 decoders, self-supervised pretraining heads and CAM pooling all plug into the same
-features, and pretrained encoder weights load alone by layer name.
+features, and pretrained encoder weights load alone by layer name. It also owns its
+preprocessing (`normalization`: the pixels its weights expect), which segmenters bake
+into their graph unless their config says otherwise.
 """
 
 from __future__ import annotations
@@ -20,6 +22,11 @@ class Encoder(keras.Model):
         super().__init__(inputs=inputs, outputs=pyramid, **kwargs)
         self._encoder_config = config
         self.pyramid_channels = {k: int(v.shape[-1]) for k, v in pyramid.items()}
+
+    @property
+    def normalization(self) -> dict:
+        """The pixels this encoder expects, `(x - mean) / std` of [0, 255] RGB: [-1, 1] for ours."""
+        return {"mean": [127.5] * 3, "std": [127.5] * 3}
 
     def get_config(self):
         return {"name": self.name, "trainable": self.trainable, **self._encoder_config}
@@ -100,11 +107,25 @@ class UNetEncoder(Encoder):
         self.output_stride = 2**depth
 
 
-ENCODERS = {"resnet": ResNetEncoder, "unet": UNetEncoder}
+def _application(backbone: str):
+    """A keras.applications encoder (applications.py builds on `Encoder`, so it is imported on use)."""
+
+    def build(**kwargs) -> Encoder:
+        from semiseg_tf.models.applications import ApplicationEncoder
+
+        return ApplicationEncoder(backbone=backbone, **kwargs)
+
+    return build
+
+
+# `type` -> encoder. keras.applications ones take `weights`: None, "imagenet" or a local file
+# (applications.BACKBONES names the layers that form their pyramids).
+ENCODERS = {"resnet": ResNetEncoder, "unet": UNetEncoder,
+            **{name: _application(name) for name in ("resnet50", "mobilenetv3", "efficientnetv2b0")}}
 
 
 def build_encoder(config: dict) -> Encoder:
-    """Build an encoder from `{"type": "resnet", ...kwargs}`."""
+    """Build an encoder from `{"type": "resnet", ...kwargs}` (or `{"type": "resnet50", "weights": PATH}`)."""
     config = dict(config)
     kind = config.pop("type")
     if kind not in ENCODERS:

@@ -27,6 +27,24 @@ PRESETS = {
                     "stem_width": 16, "output_stride": 16},
         "aspp_filters": 32, "aspp_rates": [2, 4, 6], "low_level_filters": 16, "decoder_filters": 32,
     },
+    # keras.applications encoders (output stride 32; pretrained with `encoder={"weights": "imagenet" or PATH}`;
+    # normalisation: the encoder's own). ASPP rates 2/4/6: the stride-32 map of a 240x320 image is 8x10, and a
+    # rate-r 3x3 spans 2r+1 cells, so the branches see neighbours, half and all of the map. The paper's 6/12/18
+    # suit 33x33 stride-16 maps of 513 crops; rates beyond the map see only padding (a 1x1 in disguise).
+    # ASPP 256 wide on ResNet50 (the paper's), 128 on the light encoders (whose decoder would otherwise outweigh
+    # them); stride-4 decoder 128 wide, 64 for MobileNetV3.
+    "deeplabv3plus-resnet50": {
+        "architecture": "deeplabv3plus", "encoder": {"type": "resnet50", "weights": None},
+        "aspp_filters": 256, "aspp_rates": [2, 4, 6], "decoder_filters": 128,
+    },
+    "deeplabv3plus-mobilenetv3": {
+        "architecture": "deeplabv3plus", "encoder": {"type": "mobilenetv3", "weights": None},
+        "aspp_filters": 128, "aspp_rates": [2, 4, 6], "low_level_filters": 32, "decoder_filters": 64,
+    },
+    "deeplabv3plus-efficientnetv2b0": {
+        "architecture": "deeplabv3plus", "encoder": {"type": "efficientnetv2b0", "weights": None},
+        "aspp_filters": 128, "aspp_rates": [2, 4, 6], "decoder_filters": 128,
+    },
     "unet": {"architecture": "unet", "encoder": {"type": "unet", "base_width": 24, "depth": 4}},
     "unet-tiny": {"architecture": "unet", "encoder": {"type": "unet", "base_width": 8, "depth": 3}},
 }

@@ -29,14 +29,17 @@ class Segmenter(keras.Model):
         return self._encoder_features
 
     @staticmethod
-    def make_inputs(encoder: Encoder | dict, mean, std):
-        """The shared front: input tensor, encoder instance and its pyramid on normalised pixels."""
+    def make_inputs(encoder: Encoder | dict, mean=None, std=None):
+        """The shared front: input tensor, encoder instance, its pyramid on normalised pixels, and the
+        normalisation used ({"mean", "std"}, for the config): the encoder's own unless `mean`/`std` are given."""
         if isinstance(encoder, dict):  # a short config {"type": ...} or a serialised encoder
             is_short = "type" in encoder
             encoder = build_encoder(encoder) if is_short else keras.saving.deserialize_keras_object(encoder)
+        normalization = {"mean": list(encoder.normalization["mean"] if mean is None else mean),
+                         "std": list(encoder.normalization["std"] if std is None else std)}
         inputs = keras.Input((None, None, 3), name="image")
-        pyramid = encoder(input_normalization(inputs, mean, std))
-        return inputs, encoder, pyramid
+        pyramid = encoder(input_normalization(inputs, **normalization))
+        return inputs, encoder, pyramid, normalization
 
     @property
     def num_classes(self) -> int:

@@ -17,12 +17,13 @@ class UNet(Segmenter):
         num_classes: number of output classes.
         decoder_widths: channels per decoder level, deepest first; default mirrors the encoder.
         dropout: dropout on the deepest features.
+        mean / std: input normalisation baked into the graph; default: the encoder's (what its weights expect).
     """
 
     def __init__(self, encoder, num_classes: int, decoder_widths=None, dropout: float = 0.0,
-                 mean=(127.5, 127.5, 127.5), std=(127.5, 127.5, 127.5), **kwargs):
+                 mean=None, std=None, **kwargs):
         # === Layers and functional model ===
-        inputs, encoder, pyramid = self.make_inputs(encoder, mean, std)
+        inputs, encoder, pyramid, normalization = self.make_inputs(encoder, mean, std)
         levels = sorted(pyramid, reverse=True)  # deepest first
         skips = [pyramid[k] for k in levels[1:]]
         if decoder_widths is None:
@@ -41,5 +42,5 @@ class UNet(Segmenter):
         logits = keras.layers.Activation("linear", dtype="float32", name="logits")(logits)
         # === Config ===
         config = dict(num_classes=num_classes, decoder_widths=list(decoder_widths), dropout=dropout,
-                      mean=list(mean), std=list(std))
+                      **normalization)
         super().__init__(inputs, logits, encoder, config, features=pyramid, **kwargs)
