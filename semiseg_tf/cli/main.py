@@ -19,6 +19,7 @@ COMMANDS = {
     "pseudo-label": "pseudo_label",
     "doctor": "doctor",
     "weaken": "weaken",
+    "pretrain": "pretrain",
 }
 
 
