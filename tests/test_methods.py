@@ -20,7 +20,7 @@ from semiseg_tf.methods.semi import (confident_pseudo_labels, equivariance_loss,
 from semiseg_tf.methods.strong_augment import StrongAugment, cutmix_box
 from semiseg_tf.methods.uda import tsa_threshold
 
-SEMI_METHODS = sorted(name for name in METHODS if name != "supervised")
+SEMI_METHODS = sorted(name for name, method in METHODS.items() if method.uses_unlabeled)
 
 
 # === Pixel losses and views on hand-built tensors ===

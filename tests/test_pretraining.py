@@ -224,3 +224,22 @@ def test_encoder_mismatch_names_the_layer(tmp_path):
     assert all(np.array_equal(np.array(v), b) for v, b in zip(segmenter.weights, before))  # nothing assigned
     with pytest.raises(DataError, match="encoder weights not found"):
         load_encoder_weights(segmenter, tmp_path)
+
+
+def test_train_starts_from_pretrained_encoder_weights(shapes_data, tmp_path):
+    """`encoder_weights` (train --encoder-weights): the encoder starts from the pretrained weights, the
+    decoder from its own initialisation; the option lands in config.json."""
+    from semiseg_tf.data import SegmentationDataset
+    from semiseg_tf.training import TrainConfig
+    from semiseg_tf.training.trainer import build_training
+
+    pretrained = build_model("deeplabv3plus-tiny", num_classes=5)
+    for variable in pretrained.encoder.weights:
+        variable.assign(np.full(variable.shape, 0.5, np.float32))
+    save_encoder(pretrained, tmp_path / "pre", {"preset": "deeplabv3plus-tiny", "method": "test"})
+    config = TrainConfig(data=str(shapes_data), model="deeplabv3plus-tiny", steps=1, batch_size=2,
+                         train_size=(32, 48), encoder_weights=str(tmp_path / "pre"))
+    method, _ = build_training(config, SegmentationDataset(shapes_data), [])
+    assert all((np.array(v) == 0.5).all() for v in method.segmenter.encoder.weights)
+    assert not all((np.array(v) == 0.5).all() for v in method.segmenter.weights)
+    assert TrainConfig.from_dict(config.to_dict()).encoder_weights == str(tmp_path / "pre")

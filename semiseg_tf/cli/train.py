@@ -27,8 +27,9 @@ POSITIVE = click.IntRange(min=1)
 @click.option("--unlabeled-ratio", type=POSITIVE, default=1, show_default=True,
               help="Unlabeled images per labeled image in each step.")
 @click.option("--annotations", "annotations", multiple=True, metavar="KIND=DIR",
-              help="Weak labels for the train images without full masks, repeatable: scribble, point or coarse "
-                   "label maps in DIR/masks/<stem>.png (255 = unlabeled), e.g. from `semiseg-tf weaken`. Without "
+              help="Weak labels for the train images without full masks, repeatable: scribble, point, coarse or "
+                   "box label maps in DIR/masks/<stem>.png (255 = unlabeled), clicks (points.csv), boxes "
+                   "(boxes.csv) or image tags (tags.csv, --method wildcat), e.g. from `semiseg-tf weaken`. Without "
                    "--labeled-fraction/--labeled-list no full mask is used.")
 @click.option("--extra-labels", type=click.Path(file_okay=False), default=None,
               help="Folder of pseudo-label masks (from `semiseg-tf pseudo-label`) used as extra labeled data.")
@@ -36,6 +37,9 @@ POSITIVE = click.IntRange(min=1)
               help="Share of each batch drawn from --extra-labels (e.g. 0.5); default: uniform over all masks.")
 @click.option("--init-from", default=None,
               help="Run directory, .keras file or zoo name whose weights start training (same architecture).")
+@click.option("--encoder-weights", default=None, type=click.Path(exists=True),
+              help="Pretrained encoder: the --out folder of `semiseg-tf pretrain` or its encoder.weights.h5 "
+                   "(same encoder as --model; shapes checked layer by layer).")
 @click.option("--method-option", "method_options", multiple=True, metavar="KEY=VALUE",
               help="Method hyper-parameter, repeatable (e.g. threshold=0.95); typed and range-checked, "
                    "README: Methods lists each method's options.")

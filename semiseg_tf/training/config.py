@@ -36,6 +36,7 @@ class TrainConfig:
     extra_labels: str | None = None  # folder of pseudo-label masks named like the images (data distillation)
     extra_labels_share: float | None = None  # share of each batch drawn from extra_labels (None: uniform over all)
     init_from: str | None = None  # run directory, .keras file or zoo name whose weights start the model
+    encoder_weights: str | None = None  # `semiseg-tf pretrain` output (or its encoder.weights.h5): starts the encoder
     train_split: str = "train"
     val_split: str | None = "val"  # evaluated at the end; None when the dataset has none
     val_fraction: float | None = None  # instead: hold out this share of the train split (run_dir/heldout.txt)

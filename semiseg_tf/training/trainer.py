@@ -81,14 +81,18 @@ def initialise_from(segmenter: keras.Model, reference: str) -> None:
 def build_training(config: TrainConfig, dataset: SegmentationDataset, labeled_samples, initialise: bool = True):
     """The method-wrapped model, compiled with optimizer, schedule and loss.
 
-    `init_from` weights are copied before the method is built, so teachers start from them too;
-    a resumed run (`initialise=False`) skips them, its checkpoint overwrites every weight anyway.
+    `init_from` and `encoder_weights` are copied before the method is built, so teachers and peers start
+    from them too; a resumed run (`initialise=False`) skips them, its checkpoint overwrites every weight.
     """
     keras.utils.set_random_seed(config.seed)
     segmenter = build_from_config(model_config(config.model, num_classes=dataset.classes.num_classes,
                                                **config.model_overrides))
     if config.init_from and initialise:
         initialise_from(segmenter, config.init_from)
+    if config.encoder_weights and initialise:
+        from semiseg_tf.pretraining import load_encoder_weights
+
+        load_encoder_weights(segmenter, config.encoder_weights)
     method = get_method(config.method).from_options(segmenter, config.method_options, run_steps=config.steps,
                                                       seed=config.seed)
     schedule = learning_rate_schedule(config.schedule, config.learning_rate, config.steps, config.warmup_steps)
