@@ -38,3 +38,14 @@ def camvid() -> Path:
     if not (CAMVID / "classes.json").is_file():
         pytest.skip(f"CamVid not found at {CAMVID} (only present beside the development checkout)")
     return CAMVID
+
+
+@pytest.fixture
+def eager():
+    """Run train steps eagerly: the same code without the graph tracing that costs a 2-step plumbing run
+    (options, files, resume) most of its time on a small CPU (~4x). Graph mode keeps its own tests."""
+    import tensorflow as tf
+
+    tf.config.run_functions_eagerly(True)
+    yield
+    tf.config.run_functions_eagerly(False)

@@ -156,7 +156,7 @@ def config(shapes_data, **overrides) -> TrainConfig:
     return TrainConfig(**(options | overrides))
 
 
-def test_wildcat_trains_from_tags_and_its_labels_feed_a_second_round(shapes_data, tmp_path):
+def test_wildcat_trains_from_tags_and_its_labels_feed_a_second_round(shapes_data, tmp_path, eager):
     from semiseg_tf.cli.main import cli
 
     folder, tags, _ = tagged_copy(shapes_data, tmp_path)
@@ -181,7 +181,7 @@ def test_wildcat_trains_from_tags_and_its_labels_feed_a_second_round(shapes_data
     assert json.loads((tmp_path / "round2-run" / "config.json").read_text())["weak_counts"] == {"tag": 12}
 
 
-def test_boxes_train_from_their_label_maps_and_pseudo_labels_stay_in_them(shapes_data, tmp_path):
+def test_boxes_train_from_their_label_maps_and_pseudo_labels_stay_in_them(shapes_data, tmp_path, eager):
     from semiseg_tf.cli.main import cli
 
     folder, _, boxes = tagged_copy(shapes_data, tmp_path)

@@ -324,14 +324,6 @@ def test_rare_classes_are_pasted_more_often_by_their_class_weights(tiny_model):
 
 
 # === End to end through the trainer ===
-@pytest.fixture
-def eager():
-    """Run train steps eagerly: same code, no minutes of graph tracing per method on a small CPU."""
-    tf.config.run_functions_eagerly(True)
-    yield
-    tf.config.run_functions_eagerly(False)
-
-
 def _train(shapes_data, out, name, options):
     from semiseg_tf.training import TrainConfig, train
 

@@ -176,7 +176,7 @@ def test_learning_rate_schedules():
         learning_rate_schedule("step", 0.01, 100)
 
 
-def test_resume_continues_to_a_new_total_and_refuses_fewer_steps(reference_run, shapes_data, tmp_path, capsys):
+def test_resume_continues_to_a_new_total_and_refuses_fewer_steps(reference_run, shapes_data, tmp_path, capsys, eager):
     import shutil
 
     run_dir = tmp_path / "more"
@@ -232,7 +232,7 @@ def test_recalibration_sets_the_average_of_batch_statistics():
         np.testing.assert_array_equal(got, want)
 
 
-def test_eval_mode_agrees_with_training_mode_after_a_short_run(shapes_data, tmp_path):
+def test_eval_mode_agrees_with_training_mode_after_a_short_run(shapes_data, tmp_path, eager):
     """After 20 steps the moving averages (momentum 0.99) lag the weights, so eval-mode predictions differ
     from training-mode ones (the microscopy U-Net of the release issue predicted one class). Re-estimated
     statistics make them agree; the trainer does it at the end of every run, on augmented training crops."""
@@ -259,7 +259,7 @@ def test_eval_mode_agrees_with_training_mode_after_a_short_run(shapes_data, tmp_
     assert agreement() > 0.999
 
 
-def test_missing_val_split_is_said_and_a_held_out_share_can_replace_it(shapes_data, tmp_path, capsys):
+def test_missing_val_split_is_said_and_a_held_out_share_can_replace_it(shapes_data, tmp_path, capsys, eager):
     import shutil
 
     from semiseg_tf.training import evaluate_run
@@ -285,7 +285,7 @@ def test_missing_val_split_is_said_and_a_held_out_share_can_replace_it(shapes_da
     assert (tmp_path / "c" / "eval_heldout.json").is_file()
 
 
-def test_images_of_different_sizes_train_at_native_scale(shapes_data, tmp_path):
+def test_images_of_different_sizes_train_at_native_scale(shapes_data, tmp_path, eager):
     """Differently sized images are not squashed to the first one's size: random crops at native scale."""
     import shutil
 
@@ -307,7 +307,7 @@ def test_images_of_different_sizes_train_at_native_scale(shapes_data, tmp_path):
     assert load_segmenter(run_dir).input_size is None  # inference at native scale too
 
 
-def test_weak_label_maps_train_the_images_they_cover_and_mix_with_full_masks(shapes_data, tmp_path):
+def test_weak_label_maps_train_the_images_they_cover_and_mix_with_full_masks(shapes_data, tmp_path, eager):
     """`annotations={"scribble": DIR}`: images with a label map in DIR/masks train on it (255 unlabeled); with a
     labeled fraction, that subset keeps its full masks; images with neither stay unlabeled."""
     from PIL import Image
@@ -344,7 +344,7 @@ def test_weak_label_maps_train_the_images_they_cover_and_mix_with_full_masks(sha
                          steps=2), tmp_path / "none-run", verbose=0)
 
 
-def test_clicks_in_points_csv_are_rasterised_for_training(shapes_data, tmp_path):
+def test_clicks_in_points_csv_are_rasterised_for_training(shapes_data, tmp_path, eager):
     stems = SegmentationDataset(shapes_data).stems("train")
     folder = tmp_path / "clicks"
     folder.mkdir()

@@ -178,7 +178,7 @@ def test_fixmatch_adds_the_crf_term_to_its_supervised_loss(shapes_data, tiny_mod
         float(plain.supervised_loss(images, masks, logits)) + 2.0 * crf, rel=1e-5)
 
 
-def test_fixmatch_with_crf_logs_loss_crf(shapes_data, tiny_model):
+def test_fixmatch_with_crf_logs_loss_crf(shapes_data, tiny_model, eager):
     images, masks = tiny_batches(shapes_data, count=2)
     method = compiled("fixmatch", tiny_model, {"threshold": 0.5, "crf_weight": 0.1})
     data = tf.data.Dataset.from_tensors({"images": images, "masks": masks, "unlabeled": images}).repeat()

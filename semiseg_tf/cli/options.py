@@ -83,3 +83,12 @@ def parse_key_values(pairs) -> dict:
         except json.JSONDecodeError:
             parsed[key.replace("-", "_")] = value
     return parsed
+
+
+def note_ignored_on_resume(options: dict) -> None:
+    """Say which options given on the command line a resumed run ignores (it takes its stored ones)."""
+    context = click.get_current_context()
+    ignored = sorted(f"--{name.replace('_', '-')}" for name in options
+                     if context.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT)
+    if ignored:
+        click.echo(f"note: --resume takes the run's stored options; ignoring {', '.join(ignored)}.")

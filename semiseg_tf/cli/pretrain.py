@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from semiseg_tf.cli.options import friendly_errors, parse_key_values
+from semiseg_tf.cli.options import friendly_errors, note_ignored_on_resume, parse_key_values
 from semiseg_tf.models.registry import PRESETS
 from semiseg_tf.pretraining.config import METHODS
 
@@ -53,13 +53,9 @@ def command(out, resume, **options):
     """Pretrain a model preset's encoder on your own unlabeled images, without labels."""
     from semiseg_tf.pretraining import PretrainConfig, pretrain
 
-    context = click.get_current_context()
     steps = options.pop("steps")
     if resume:
-        ignored = sorted(f"--{name.replace('_', '-')}" for name in options
-                         if context.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT)
-        if ignored:
-            click.echo(f"note: --resume takes the run's stored options; ignoring {', '.join(ignored)}.")
+        note_ignored_on_resume(options)
         card = pretrain(PretrainConfig(), out, resume=True, steps=steps)
     else:
         if options["method"] is None:

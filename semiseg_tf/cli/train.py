@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from semiseg_tf.cli.options import SIZE, TRAIN_SIZE, friendly_errors, parse_key_values
+from semiseg_tf.cli.options import SIZE, TRAIN_SIZE, friendly_errors, note_ignored_on_resume, parse_key_values
 from semiseg_tf.methods import METHODS
 from semiseg_tf.models.registry import PRESETS
 
@@ -89,13 +89,9 @@ def command(out, resume, no_eval, **options):
     from semiseg_tf.metrics import format_table
     from semiseg_tf.training import TrainConfig, evaluate_run, train
 
-    context = click.get_current_context()
     steps = options.pop("steps")
     if resume:
-        ignored = sorted(f"--{name.replace('_', '-')}" for name in options
-                         if context.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT)
-        if ignored:
-            click.echo(f"note: --resume takes the run's stored options; ignoring {', '.join(ignored)}.")
+        note_ignored_on_resume(options)
         summary = train(TrainConfig(), out, resume=True, steps=steps)
     else:
         options["method_options"] = parse_key_values(options["method_options"])
