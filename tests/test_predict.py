@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -254,3 +255,20 @@ def test_progress_bar_and_summary_report_one_speed(onnx_model, inputs, tmp_path)
     assert 0 < summary["seconds"] < elapsed
     assert 5 / summary["images_per_s"] == pytest.approx(summary["seconds"], abs=6e-4)  # seconds kept to 1 ms
     assert "first image read" in summary["images_per_s_is"]
+
+
+def test_shards_are_disjoint_cover_the_inputs_and_balance():
+    from semiseg_tf.inference.pipeline import shard_of
+
+    files = [Path(f"img{i:02d}.png") for i in range(10)]
+    shards = [shard_of(files, (i, 3)) for i in range(3)]
+    assert sorted(sum(shards, [])) == files and [len(s) for s in shards] == [4, 3, 3]
+    assert shard_of(files, None) == files and shard_of(files, (2, 3)) == shard_of(list(files), (2, 3))
+    with pytest.raises(ValueError, match="--shard 3/3"):
+        shard_of(files, (3, 3))
+
+
+def test_bad_shard_is_a_one_line_usage_error(tmp_path):
+    result = CliRunner().invoke(cli, ["predict", "--model", "x", "--out", str(tmp_path), "--shard", "4/4",
+                                      str(tmp_path)])
+    assert result.exit_code == 2 and "'4/4': write I/N with 0 <= I < N" in result.output

@@ -20,6 +20,20 @@ class TileType(click.ParamType):
         return SIZE.convert(value, param, ctx)
 
 
+class ShardType(click.ParamType):
+    """`I/N` with 0 <= I < N."""
+
+    name = "I/N"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, tuple) or value is None:
+            return value
+        index, _, count = str(value).partition("/")
+        if not (index.isdigit() and count.isdigit() and 0 <= int(index) < int(count)):
+            self.fail(f"{value!r}: write I/N with 0 <= I < N, e.g. 0/4 for the first of four shares.", param, ctx)
+        return int(index), int(count)
+
+
 def use_zoo_root(zoo: str | None) -> None:
     """`--zoo DIR`: add a zoo root for this process, like SEMISEG_ZOO."""
     if zoo:
@@ -49,11 +63,13 @@ def use_zoo_root(zoo: str | None) -> None:
               help="Batches in inference at once, each on a share of the cores (docs/2026-11-25-predict-speed.md).")
 @click.option("--threads", type=int, default=None,
               help="onnxruntime intra-op threads per stream (default: the cores divided by --streams).")
+@click.option("--shard", type=ShardType(), default=None,
+              help="I/N: only the I-th of N disjoint shares of the inputs (0-based), for fanning one job out.")
 @click.option("--zoo", type=click.Path(file_okay=False), default=None, help="Extra zoo root (like SEMISEG_ZOO).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @friendly_errors
 def command(model_ref, inputs, out, batch_size, providers, engine, input_size, tile, overlap, save,
-            skip_existing, streams, threads, zoo, quiet):
+            skip_existing, streams, threads, shard, zoo, quiet):
     """Segment images (files or folders): palette PNG masks, overlays, probabilities and a summary.json.
 
     Speed (progress bar, `Speed:` line and summary.json's images_per_s, one figure): images
@@ -67,7 +83,7 @@ def command(model_ref, inputs, out, batch_size, providers, engine, input_size, t
     use_zoo_root(zoo)
     options = PredictOptions(out=out, batch_size=batch_size, tile=tile, overlap=overlap,
                              save=tuple(s.strip() for s in save.split(",") if s.strip()),
-                             skip_existing=skip_existing, streams=streams)
+                             skip_existing=skip_existing, streams=streams, shard=shard)
     try:
         runner = open_runner(model_ref, engine, providers, tile or input_size,
                              threads_per_stream(options.inference_streams, threads))

@@ -50,6 +50,7 @@ class PredictOptions:
     write_workers: int = 2
     queue_size: int = 16
     streams: int = 2  # batches in inference at once (see the module docstring)
+    shard: tuple[int, int] | None = None  # (i, n): this job's share of the inputs, for fan-out
 
     @property
     def inference_streams(self) -> int:
@@ -61,6 +62,17 @@ class PredictOptions:
         unknown = sorted(set(self.save) - set(KINDS))
         if unknown or not self.save:
             raise ValueError(f"--save {','.join(self.save)}: valid outputs are {list(KINDS)}")
+
+
+def shard_of(files: list[Path], shard: tuple[int, int] | None) -> list[Path]:
+    """Shard i of n (0-based): every n-th file from the i-th, in the collected order (folders sorted), so
+    n jobs given the same inputs are disjoint, cover them all and differ by at most one file."""
+    if shard is None:
+        return files
+    index, count = shard
+    if not 0 <= index < count:
+        raise ValueError(f"--shard {index}/{count}: need 0 <= I < N, e.g. 0/4 .. 3/4.")
+    return files[index::count]
 
 
 def collect_inputs(inputs) -> list[Path]:
@@ -158,7 +170,7 @@ class Summary:
 
 def run_predict(runner, inputs, options: PredictOptions, progress: bool = True) -> dict:
     """Predict every input with `runner`, write outputs under `options.out`, return the summary."""
-    files = collect_inputs(inputs)
+    files = shard_of(collect_inputs(inputs), options.shard)
     if options.tile and runner.input_size and tuple(runner.input_size) != tuple(options.tile):
         raise DataError(runner.source, f"has a fixed input of {runner.input_size[0]}x{runner.input_size[1]}, "
                         f"not the tile {options.tile[0]}x{options.tile[1]}.",
@@ -242,7 +254,8 @@ def run_predict(runner, inputs, options: PredictOptions, progress: bool = True) 
     report = {**asdict(summary), "images_per_s_is": SPEED_DEFINITION, "model": runner.source,
               "engine": runner.engine, "inputs": len(files),
               "settings": {"batch_size": options.batch_size, **_geometry(runner, options),
-                           "save": list(options.save), "streams": options.inference_streams}}
+                           "save": list(options.save), "streams": options.inference_streams,
+                           "shard": list(options.shard) if options.shard else None}}
     (options.out / "summary.json").write_text(json.dumps(report, indent=1))
     return report
 
