@@ -32,6 +32,8 @@ def points(results: dict[str, dict]) -> list[dict]:
     for r in runs:
         if r.get("annotation_hours") is not None:
             hours, label = r["annotation_hours"], f"{r['supervision']}s"
+            crf = (r.get("method_options") or {}).get("crf_weight")
+            label += f" + gated CRF {crf:g}" if crf else ", partial CE"
         elif split_hours is not None:
             hours = split_hours * r["labeled_fraction"]
             label = f"{r['labeled_images']} masks" + ("" if r["supervision"] == "full"
