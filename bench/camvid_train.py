@@ -149,11 +149,12 @@ def main() -> None:
     if args.variant:
         method = f"{method}-{args.variant}"
     kind, _, weak_dir = (args.annotations or "").partition("=")
-    labels_dir = weak_dir
+    labels_dir, round_number = weak_dir, None
     if args.next_round_of:
         if kind not in ("box", "tag"):
             parser.error("--next-round-of needs --annotations box=DIR or tag=DIR")
-        method = f"{method}-round{json.loads((RESULTS / f'{args.next_round_of}.json').read_text()).get('round', 1) + 1}"
+        round_number = json.loads((RESULTS / f"{args.next_round_of}.json").read_text()).get("round", 1) + 1
+        method = f"{method}-round{round_number}"
     if kind:
         method = f"{method}-{kind}"
     if args.bn_recalibration_batches:
@@ -188,8 +189,7 @@ def main() -> None:
             **({"annotation_hours": round(weak["annotation_hours"], 2),
                 "full_mask_hours": round(weak["full_mask"]["annotation_hours"], 2),
                 "weak_labeled_images": stored["weak_counts"][kind], "annotations": weak_dir} if kind else {}),
-            **({"round": json.loads((RESULTS / f"{args.next_round_of}.json").read_text()).get("round", 1) + 1,
-                "previous_round": args.next_round_of} if args.next_round_of else {}),
+            **({"round": round_number, "previous_round": args.next_round_of} if round_number else {}),
             "labeled_fraction": args.labeled_fraction, "labeled_images": stored["labeled_count"],
             "seed": args.seed, "miou": result["miou"], "per_class_iou": result["per_class_iou"],
             "pixel_accuracy": result["pixel_accuracy"], "train_seconds": summary["train_seconds"],
