@@ -239,6 +239,6 @@ def test_annotation_hours_plot_charges_weak_runs_their_hours_and_mask_runs_their
     out = tmp_path / "plot.png"
     plot_annotation_hours.main(["--results", str(tmp_path), "--out", str(out)])
     printed = capsys.readouterr().out
-    assert "scribbles:    13.5 h  test mIoU 40.0" in printed
+    assert "scribbles, partial CE:    13.5 h  test mIoU 40.0" in printed
     assert "46 masks:    23.0 h  test mIoU 42.0" in printed and "367 masks:   184.0 h  test mIoU 48.0" in printed
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
