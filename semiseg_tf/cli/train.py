@@ -78,6 +78,12 @@ POSITIVE = click.IntRange(min=1)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--jit-compile", type=click.Choice(["auto", "true", "false"]), default="false", show_default=True,
               help="XLA; slower than plain TF on small CPUs (docs/2026-11-24-training-cost.md).")
+@click.option("--devices", default="1", show_default=True,
+              help="Train data-parallel on N devices or all (MirroredStrategy over the GPUs, else the CPUs); "
+                   "--batch-size is the global batch, split among them.")
+@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16"]), default="fp32", show_default=True,
+              help="Mixed precision: bf16 or fp16 (with loss scaling) compute, float32 variables and losses; auto = "
+                   "fp16 on a CUDA GPU, bf16 on CPUs with AMX/AVX512-BF16, else fp32. The saved model is float32.")
 @click.option("--out", type=click.Path(file_okay=False), required=True, help="Run directory.")
 @click.option("--resume", is_flag=True,
               help="Continue the run in --out from its last checkpoint (its stored options; --steps may raise "

@@ -31,6 +31,11 @@ def share_of_global_mean(total: tf.Tensor, weight: tf.Tensor) -> tf.Tensor:
     return total / tf.maximum(global_sum(tf.stop_gradient(weight)), 1e-6)
 
 
+def global_mean(values: tf.Tensor) -> tf.Tensor:
+    """This replica's share of the plain mean of `values` (every element weighs 1) over the global batch."""
+    return share_of_global_mean(tf.reduce_sum(values), tf.cast(tf.size(values), values.dtype))
+
+
 def global_value(share: tf.Tensor) -> tf.Tensor:
     """A replica's share scaled to the global value for logging (Keras' `Mean` metrics average the
     replicas' updates, as Keras does for its own `loss` tracker)."""

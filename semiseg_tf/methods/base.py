@@ -141,7 +141,18 @@ class SegmentationMethod(keras.Model):
         self.crf_tracker = keras.metrics.Mean(name="loss_crf") if self.crf_weight else None
 
     def call(self, images, training=False):
+        if isinstance(images, dict):  # a semi-supervised batch, on which a distributed `fit` builds the model
+            images = images["images"]
         return self.segmenter(images, training=training)
+
+    def build_for_training(self, crop: tuple[int, int]) -> None:
+        """Create every variable before `fit` (model, compiled loss, optimizer): a checkpoint can then be
+        restored, and a distributed `fit` finds nothing to build from a batch it cannot read as (x, y)."""
+        images = tf.zeros((1, *crop, 3))
+        logits = self(images)
+        if self.consumes == "masks":
+            self.compute_loss(x=images, y=tf.zeros((1, *crop)), y_pred=logits, training=False)
+        self.optimizer.build(self.trainable_variables)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         """`label_loss`, plus `crf_weight` x the gated CRF loss on softmax(`y_pred`) and images `x`."""

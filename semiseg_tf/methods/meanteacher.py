@@ -11,6 +11,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from semiseg_tf.losses.reduction import global_mean
 from semiseg_tf.methods.semi import SemiSupervisedMethod, clone_segmenter
 from semiseg_tf.methods.strong_augment import StrongAugment
 from semiseg_tf.models.layers import PACKAGE
@@ -42,7 +43,7 @@ class MeanTeacher(SemiSupervisedMethod):
         teacher = tf.nn.softmax(tf.stop_gradient(self.teacher(unlabeled, training=False)))
         student = tf.nn.softmax(logits[n_labeled:])
         parts = {"loss_sup": self.supervised_loss(images, masks, logits[:n_labeled]),
-                 "loss_unsup": tf.reduce_mean(tf.reduce_sum(tf.square(student - teacher), axis=-1))}
+                 "loss_unsup": global_mean(tf.reduce_sum(tf.square(student - teacher), axis=-1))}
         return parts, (student_inputs, logits)
 
     def after_update(self):

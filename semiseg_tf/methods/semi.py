@@ -14,6 +14,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from semiseg_tf.losses.reduction import global_mean, global_value
 from semiseg_tf.methods.base import SegmentationMethod
 from semiseg_tf.methods.geometric import parse_transforms
 
@@ -28,9 +29,10 @@ def confident_pseudo_labels(logits: tf.Tensor, threshold: float):
 
 
 def pseudo_label_loss(logits: tf.Tensor, labels: tf.Tensor, weight: tf.Tensor | None = None) -> tf.Tensor:
-    """Cross-entropy to hard labels, summed over weighted pixels and divided by all pixels (UniMatch)."""
+    """Cross-entropy to hard labels, summed over weighted pixels and divided by all pixels (UniMatch),
+    as this replica's share of the global batch's value (`semiseg_tf.losses.reduction`)."""
     per_pixel = tf.nn.sparse_softmax_cross_entropy_with_logits(labels, tf.cast(logits, tf.float32))
-    return tf.reduce_mean(per_pixel if weight is None else per_pixel * weight)
+    return global_mean(per_pixel if weight is None else per_pixel * weight)
 
 
 def soft_kl(target: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
@@ -45,7 +47,7 @@ def equivariance_loss(model, images: tf.Tensor, logits: tf.Tensor, transform, tr
     `transform` is a callable on NHWC batches (e.g. `Transform(flip=True).forward`).
     """
     target = transform(tf.nn.softmax(tf.cast(logits, tf.float32)))
-    return tf.reduce_mean(soft_kl(target, model(transform(images), training=training)))
+    return global_mean(soft_kl(target, model(transform(images), training=training)))
 
 
 def sigmoid_rampup(step: tf.Tensor, length: int) -> tf.Tensor:
@@ -173,13 +175,15 @@ class SemiSupervisedMethod(SegmentationMethod):
             if self.equivariance_weight:
                 parts["loss_equiv"] = self.random_equivariance_loss(inputs, logits)
                 loss += self.equivariance_weight * ramp * parts["loss_equiv"]
+            scaled = self.optimizer.scale_loss(loss)  # mixed float16's loss scale (identity otherwise)
         variables = self.trainable_variables
-        self.optimizer.apply(tape.gradient(loss, variables), variables)
+        self.optimizer.apply(tape.gradient(scaled, variables), variables)
         self.after_update()
         values = {"loss": loss, **parts}
-        for tracker in self.trackers:
+        for tracker in self.trackers:  # losses are replica shares (log their global value), ratios means
             if tracker is not self.crf_tracker:
-                tracker.update_state(values[tracker.name])
+                value = values[tracker.name]
+                tracker.update_state(global_value(value) if tracker.name.startswith("loss") else value)
         return {tracker.name: tracker.result() for tracker in self.trackers}
 
     def method_config(self) -> dict:

@@ -52,6 +52,7 @@ class StrongAugment(keras.layers.Layer):
 
     def __init__(self, jitter=(0.5, 0.5, 0.5, 0.25), jitter_p: float = 0.8, grayscale_p: float = 0.2,
                  blur_p: float = 0.5, blur_sigma=(0.1, 2.0), seed=None, **kwargs):
+        kwargs.setdefault("dtype", "float32")  # image arithmetic stays float32 under mixed precision
         super().__init__(**kwargs)
         self.jitter, self.jitter_p, self.grayscale_p = tuple(jitter), jitter_p, grayscale_p
         self.blur_p, self.blur_sigma = blur_p, tuple(blur_sigma)

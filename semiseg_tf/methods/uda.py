@@ -10,6 +10,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from semiseg_tf.losses.reduction import global_mean
 from semiseg_tf.methods.semi import SemiSupervisedMethod, soft_kl
 from semiseg_tf.methods.strong_augment import StrongAugment
 from semiseg_tf.models.layers import PACKAGE
@@ -71,7 +72,7 @@ class UDA(SemiSupervisedMethod):
         confident = tf.cast(tf.reduce_max(tf.nn.softmax(weak), axis=-1) >= self.threshold, tf.float32)
         strong_logits = self.strong_forward(self.strong_augment(unlabeled))
         parts = {"loss_sup": self.supervised_loss(images, masks, logits[:n_labeled]),
-                 "loss_unsup": tf.reduce_mean(soft_kl(target, strong_logits) * confident),
+                 "loss_unsup": global_mean(soft_kl(target, strong_logits) * confident),
                  "mask_ratio": tf.reduce_mean(confident), "tsa_ratio": tsa_ratio}
         return parts, (joint, logits)
 

@@ -54,6 +54,8 @@ class TrainConfig:
     bn_recalibration_batches: int = 100  # PreciseBN at the end of training (0 = keep the moving averages)
     seed: int = 0
     jit_compile: str = "false"  # XLA measured slower on 2-core CPU (bench/train_speed.py)
+    devices: str = "1"  # "all" or N: data-parallel over N devices (MirroredStrategy), the batch split among them
+    precision: str = "fp32"  # auto, fp32, bf16 or fp16 (mixed precision; see training/devices.py)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
     def validate(self) -> None:
@@ -69,6 +71,10 @@ class TrainConfig:
         if self.labeled_fraction is not None and not 0 < self.labeled_fraction <= 1:
             raise ConfigError(f"--labeled-fraction {self.labeled_fraction}: must be in (0, 1], e.g. 0.125.")
         self.validate_annotations()
+        if self.precision not in ("auto", "fp32", "bf16", "fp16"):
+            raise ConfigError(f"--precision {self.precision}: valid: auto, fp32, bf16, fp16.")
+        if not (self.devices == "all" or (str(self.devices).isdigit() and int(self.devices) >= 1)):
+            raise ConfigError(f"--devices {self.devices}: must be a whole number >= 1 or all.")
         if self.val_fraction is not None and not 0 < self.val_fraction < 1:
             raise ConfigError(f"--val-fraction {self.val_fraction}: must be in (0, 1), e.g. 0.1.")
         if not self.learning_rate > 0:

@@ -81,3 +81,20 @@ def training_stream(config: TrainConfig, dataset: SegmentationDataset, samples, 
                               seed=config.seed + 1, with_masks=False, augment=weak, **stream)
     return tf.data.Dataset.zip(data, unlabeled).map(
         lambda labeled, images: {"images": labeled[0], "masks": labeled[1], "unlabeled": images})
+
+
+def distributed_training_stream(strategy: tf.distribute.Strategy, config: TrainConfig, dataset: SegmentationDataset,
+                                samples, extra, pool, crop, start_step: int):
+    """`training_stream` for a run replicated by `strategy`: the replicas take turns at one pipeline of
+    per-replica batches, so step k trains on exactly the images of one device's step k (a rebatched
+    global stream, as Keras would make, draws other augmentations). One device: the stream itself."""
+    replicas = strategy.num_replicas_in_sync
+    if replicas == 1:
+        return training_stream(config, dataset, samples, extra, pool, crop, start_step)
+    per_replica = dataclasses.replace(config, batch_size=config.batch_size // replicas)
+    # Keras iterates a distributed dataset once to build the model before training; inside flat_map the
+    # pipeline (and its reshuffling seed state) starts afresh with every iterator, so training still sees
+    # the first epoch order. The skip counts per-replica batches.
+    stream = tf.data.Dataset.range(1).flat_map(
+        lambda _: training_stream(per_replica, dataset, samples, extra, pool, crop, start_step * replicas))
+    return strategy.distribute_datasets_from_function(lambda context: stream)

@@ -27,11 +27,13 @@ from semiseg_tf.models import build_from_config, model_config
 from semiseg_tf.training.batchnorm import recalibrate_batchnorm
 from semiseg_tf.training.checkpoint import Checkpoint
 from semiseg_tf.training.config import ConfigError, TrainConfig
+from semiseg_tf.training.devices import (distribution_strategy, dtype_policy, precision_policy,
+                                         synchronize_batchnorm)
 from semiseg_tf.training.progress import StepLogger
 from semiseg_tf.training.samples import RunSamples, choose_samples, class_weights
 from semiseg_tf.training.schedules import learning_rate_schedule
-from semiseg_tf.training.streams import (NATIVE, NATIVE_CROP, default_train_size, recalibration_batches,
-                                         training_stream)
+from semiseg_tf.training.streams import (NATIVE, NATIVE_CROP, default_train_size, distributed_training_stream,
+                                         recalibration_batches)
 from semiseg_tf.training.validation import check_val_split
 
 
@@ -78,6 +80,22 @@ def initialise_from(segmenter: keras.Model, reference: str) -> None:
     segmenter.set_weights(source.get_weights())
 
 
+def build_segmenter(config: TrainConfig, dataset: SegmentationDataset) -> keras.Model:
+    """The run's segmenter, untrained, in the current dtype policy."""
+    return build_from_config(model_config(config.model, num_classes=dataset.classes.num_classes,
+                                          **config.model_overrides))
+
+
+def float32_segmenter(segmenter: keras.Model, config: TrainConfig, dataset: SegmentationDataset) -> keras.Model:
+    """The trained segmenter as float32 (what is saved, evaluated and exported), whatever the training precision."""
+    if segmenter.dtype_policy.name == "float32":
+        return segmenter
+    with precision_policy("float32"):
+        twin = build_segmenter(config, dataset)
+    twin.set_weights(segmenter.get_weights())
+    return twin
+
+
 def build_training(config: TrainConfig, dataset: SegmentationDataset, labeled_samples, initialise: bool = True):
     """The method-wrapped model, compiled with optimizer, schedule and loss.
 
@@ -85,8 +103,7 @@ def build_training(config: TrainConfig, dataset: SegmentationDataset, labeled_sa
     from them too; a resumed run (`initialise=False`) skips them, its checkpoint overwrites every weight.
     """
     keras.utils.set_random_seed(config.seed)
-    segmenter = build_from_config(model_config(config.model, num_classes=dataset.classes.num_classes,
-                                               **config.model_overrides))
+    segmenter = build_segmenter(config, dataset)
     if config.init_from and initialise:
         initialise_from(segmenter, config.init_from)
     if config.encoder_weights and initialise:
@@ -99,10 +116,11 @@ def build_training(config: TrainConfig, dataset: SegmentationDataset, labeled_sa
     loss = MaskedCrossEntropy(dataset.classes.ignore_index,
                               class_weights(dataset, labeled_samples, config.class_weighting))
     jit = {"auto": "auto", "true": True, "false": False}[str(config.jit_compile).lower()]
+    if tf.distribute.get_strategy().num_replicas_in_sync > 1:
+        synchronize_batchnorm(method)
     method.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay),
                    loss=loss, jit_compile=jit)
-    crop = config.crop_size or config.train_size
-    method(tf.zeros((1, *crop, 3)))  # build, so a checkpoint can be restored into it
+    method.build_for_training(tuple(config.crop_size or config.train_size))
     return method, loss
 
 
@@ -146,8 +164,10 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False, verbose: i
     crop = tuple(config.crop_size or config.train_size)
 
     start_step = resume_point(run_dir, config) if resume else 0
-    method, loss = build_training(config, dataset, samples + extra, initialise=not resume)
-    previous_seconds = Checkpoint(run_dir / "backup").restore(method)["train_seconds"] if start_step else 0.0
+    strategy, policy = distribution_strategy(config.devices, config.batch_size), dtype_policy(config.precision)
+    with precision_policy(policy), strategy.scope():
+        method, loss = build_training(config, dataset, samples + extra, initialise=not resume)
+        previous_seconds = Checkpoint(run_dir / "backup").restore(method)["train_seconds"] if start_step else 0.0
     write_run_record(run_dir, config, method, dataset, loss, chosen)
     if verbose and resume:
         print(f"resuming {run_dir} at step {start_step} of {config.steps}", flush=True)
@@ -155,14 +175,15 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False, verbose: i
                         config.checkpoint_every, previous_seconds, verbose=verbose)
     started = time.time()
     if start_step < config.steps:
-        data = training_stream(config, dataset, samples, extra, pool, crop, start_step)
-        method.fit(data, epochs=1, steps_per_epoch=config.steps - start_step, callbacks=[logger], verbose=0,
-                   shuffle=False)
+        data = distributed_training_stream(strategy, config, dataset, samples, extra, pool, crop, start_step)
+        with precision_policy(policy):
+            method.fit(data, epochs=1, steps_per_epoch=config.steps - start_step, callbacks=[logger], verbose=0,
+                       shuffle=False)
     seconds = time.time() - started
-    recalibrated = recalibrate_batchnorm(method.segmenter,
-                                         recalibration_batches(config, dataset, samples + extra, crop),
+    segmenter = float32_segmenter(method.segmenter, config, dataset)
+    recalibrated = recalibrate_batchnorm(segmenter, recalibration_batches(config, dataset, samples + extra, crop),
                                          config.bn_recalibration_batches)
-    method.segmenter.save(run_dir / "model.keras")
+    segmenter.save(run_dir / "model.keras")
     summary = {
         "steps": int(method.optimizer.iterations.numpy()),
         "resumed_from_step": start_step,
@@ -172,6 +193,8 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False, verbose: i
         "images_per_second_means": "labeled images (batch_size a step) per wall-clock second of training",
         "bn_recalibration_batches": recalibrated,
         "final_loss": logger.last_logs.get("loss"),
+        "replicas": strategy.num_replicas_in_sync,
+        "dtype_policy": policy,
     }
     (run_dir / "timing.json").write_text(json.dumps(summary, indent=1))
     return summary
