@@ -18,18 +18,16 @@ from semiseg_tf.data.errors import DataError
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 
 
-def _open(path: Path) -> Image.Image:
-    """Decode a file read in one call: Pillow reading it itself in small chunks was about 10 % slower
-    while inference shares the cores, as in predict (equal when idle; `bench/predict_stages.py`)."""
+def _decode(data: bytes, source: str | Path) -> Image.Image:
+    """Decode an encoded image held in memory (a file read in one call: Pillow reading it itself in small
+    chunks was about 10 % slower while inference shares the cores, as in predict; `bench/predict_stages.py`)."""
     try:
-        image = Image.open(io.BytesIO(path.read_bytes()))
+        image = Image.open(io.BytesIO(data))
         image.load()
         return image
-    except FileNotFoundError as exc:
-        raise DataError(path, "file not found.", "check the path and the split list.") from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise DataError(
-            path, f"unreadable or corrupt image ({exc}).", "re-export or remove this file."
+            source, f"unreadable or corrupt image ({exc}).", "re-export or remove this file."
         ) from exc
 
 
@@ -56,10 +54,25 @@ def _to_rgb(image: Image.Image, path: Path) -> np.ndarray:
     return np.asarray(image if mode == "RGB" else image.convert("RGB"))  # convert() would copy an RGB image
 
 
+def decode_image(data: bytes, source: str | Path) -> np.ndarray:
+    """Decode encoded image bytes (read from any file system) to RGB uint8 (H, W, 3); `source` names them
+    in errors."""
+    return _to_rgb(_decode(data, source), Path(str(source)))
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError as exc:
+        raise DataError(path, "file not found.", "check the path and the split list.") from exc
+    except OSError as exc:  # a folder, no permission
+        raise DataError(path, f"unreadable ({exc.strerror}).", "pass an image file.") from exc
+
+
 def read_image(path: str | Path) -> np.ndarray:
     """Decode an image file to an RGB uint8 array of shape (H, W, 3)."""
     path = Path(path)
-    return _to_rgb(_open(path), path)
+    return decode_image(_read_bytes(path), path)
 
 
 def read_mask(
@@ -70,7 +83,7 @@ def read_mask(
 ) -> np.ndarray:
     """Decode a class-id mask (uint8, H x W) and check size and class ids."""
     path = Path(path)
-    image = _open(path)
+    image = _decode(_read_bytes(path), path)
     if image.mode not in ("L", "P", "I", "I;16", "I;16B", "I;16L"):
         raise DataError(
             path,
@@ -101,21 +114,33 @@ def read_mask(
     return mask
 
 
-def write_png(path: str | Path, array: np.ndarray, palette: list[list[int]] | None = None) -> None:
-    """Write a uint8 array as PNG atomically (a palette PNG when `palette` is given).
+def encode_png(array: np.ndarray, palette: list[list[int]] | None = None) -> bytes:
+    """A uint8 array as PNG bytes (a palette PNG when `palette` is given).
 
     zlib level 1: class-id masks encode several times faster than at Pillow's default
     level 6, for files a few % larger; PNG encoding is on `predict`'s per-image path.
     Single-channel masks (long runs of one id) use zlib's run-length strategy: on CamVid
     masks faster again and smaller than level 1 alone (`bench/predict_stages.py` times both).
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     image = Image.fromarray(np.ascontiguousarray(array))
     if palette is not None:
         flat = [v for colour in palette for v in colour]
         image.putpalette(flat + [0] * (768 - len(flat)))
-    tmp = path.with_name(path.name + ".part")
+    buffer = io.BytesIO()
     strategy = {"compress_type": zlib.Z_RLE} if array.ndim == 2 else {}
-    image.save(tmp, format="PNG", compress_level=1, **strategy)
+    image.save(buffer, format="PNG", compress_level=1, **strategy)
+    return buffer.getvalue()
+
+
+def write_atomically(path: str | Path, data: bytes) -> None:
+    """Write to `<name>.part`, then rename: an interrupted job leaves only whole files."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".part")
+    tmp.write_bytes(data)
     tmp.replace(path)
+
+
+def write_png(path: str | Path, array: np.ndarray, palette: list[list[int]] | None = None) -> None:
+    """Write a uint8 array as PNG atomically (see encode_png)."""
+    write_atomically(path, encode_png(array, palette))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from semiseg_tf.data.imageio import write_png
+from semiseg_tf.data.imageio import encode_png, write_atomically
 
 KINDS = ("mask", "overlay", "probs")
 
@@ -25,23 +25,25 @@ def overlay(image: np.ndarray, ids: np.ndarray, palette: list[list[int]], alpha:
     return (image.astype(np.float32) * (1 - alpha) + colours * alpha + 0.5).astype(np.uint8)
 
 
-def write_npz(path: Path, **arrays) -> None:
-    """Compressed .npz written to a temporary name then renamed, like every other output."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    buffer = io.BytesIO()
-    np.savez_compressed(buffer, **arrays)
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_bytes(buffer.getvalue())
-    tmp.replace(path)
+def encode_outputs(kinds: tuple[str, ...], image: np.ndarray, ids: np.ndarray, probs: np.ndarray | None,
+                   palette: list[list[int]], class_names: list[str] | None) -> dict[str, bytes]:
+    """The encoded files of one image, by kind; the mask comes last, so writing in this order makes the
+    mask mark a finished image."""
+    encoded = {}
+    if "overlay" in kinds:
+        encoded["overlay"] = encode_png(overlay(image, ids, palette))
+    if "probs" in kinds:
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, probs=probs.astype(np.float16),
+                            classes=np.asarray(class_names or [str(i) for i in range(probs.shape[-1])]))
+        encoded["probs"] = buffer.getvalue()
+    if "mask" in kinds:
+        encoded["mask"] = encode_png(ids, palette)
+    return encoded
 
 
 def write_outputs(paths: dict[str, Path], image: np.ndarray, ids: np.ndarray, probs: np.ndarray | None,
                   palette: list[list[int]], class_names: list[str] | None) -> None:
-    """Write the requested outputs of one image (the mask last, so it marks a finished image)."""
-    if "overlay" in paths:
-        write_png(paths["overlay"], overlay(image, ids, palette))
-    if "probs" in paths:
-        write_npz(paths["probs"], probs=probs.astype(np.float16),
-                  classes=np.asarray(class_names or [str(i) for i in range(probs.shape[-1])]))
-    if "mask" in paths:
-        write_png(paths["mask"], ids, palette)
+    """Write the requested outputs of one image, each atomically, the mask last."""
+    for kind, data in encode_outputs(tuple(paths), image, ids, probs, palette, class_names).items():
+        write_atomically(paths[kind], data)
