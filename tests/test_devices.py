@@ -62,3 +62,44 @@ def test_mixed_precision_trains_and_saves_float32(shapes_data, tmp_path, eager, 
     assert keras.config.dtype_policy().name == "float32"
     saved = keras.saving.load_model(tmp_path / "run" / "model.keras", compile=False)
     assert {layer.dtype_policy.name for layer in saved.layers} == {"float32"}
+
+
+def free_ports(count: int) -> list[int]:
+    import socket
+
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def test_two_worker_processes_train_what_one_device_does(shapes_data, tmp_path):
+    """MultiWorkerMirroredStrategy over two processes on 127.0.0.1 (TF_CONFIG), through the step loop that
+    replaces Keras' fit there: the same losses as one device, the chief alone writes the run."""
+    script, steps = str(Path(__file__).with_name("two_workers.py")), "3"
+    ports = [str(p) for p in free_ports(2)]
+    workers = [subprocess.Popen([sys.executable, script, str(shapes_data), str(tmp_path / f"worker{i}"), steps,
+                                 str(i), *ports], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+               for i in range(2)]
+    single = subprocess.run([sys.executable, script, str(shapes_data), str(tmp_path / "single"), steps, "single"],
+                            capture_output=True, text=True, timeout=600)
+    assert single.returncode == 0, single.stderr[-3000:]
+    outputs = []
+    for worker in workers:
+        try:
+            out, err = worker.communicate(timeout=600)
+        finally:
+            worker.kill()
+        assert worker.returncode == 0, err[-3000:]
+        outputs.append(json.loads(out.strip().splitlines()[-1]))
+    chief, other = outputs
+    assert chief["replicas"] == other["replicas"] == 2 and other["chief"] is False
+    assert (tmp_path / "worker0" / "model.keras").is_file() and not (tmp_path / "worker1").exists()
+    one = [float(row.split(",")[1]) for row in (tmp_path / "single" / "history.csv").read_text().splitlines()[1:]]
+    two = [float(row.split(",")[1]) for row in (tmp_path / "worker0" / "history.csv").read_text().splitlines()[1:]]
+    assert len(one) == len(two) == int(steps)
+    for a, b in zip(one, two):
+        assert abs(a - b) <= TOLERANCE * abs(a), (one, two)

@@ -272,3 +272,55 @@ def test_bad_shard_is_a_one_line_usage_error(tmp_path):
     result = CliRunner().invoke(cli, ["predict", "--model", "x", "--out", str(tmp_path), "--shard", "4/4",
                                       str(tmp_path)])
     assert result.exit_code == 2 and "'4/4': write I/N with 0 <= I < N" in result.output
+
+
+def test_beam_pipeline_writes_predicts_masks_and_a_dead_letter(onnx_model, inputs, tmp_path):
+    """DirectRunner: the same masks and overlays as the local runner; the corrupt file is in failures.jsonl
+    and the summary, the job finishes; --skip-existing resumes it."""
+    pytest.importorskip("apache_beam", reason="the `beam` extra (README's test command installs it)")
+    model = str(onnx_model / "model.onnx")
+    local, beam = tmp_path / "local", tmp_path / "beam"
+    CliRunner().invoke(cli, ["predict", "--model", model, str(inputs), "--out", str(local), "--save", "mask,overlay"])
+    result = CliRunner().invoke(cli, ["predict", "--model", model, str(inputs), "--out", str(beam),
+                                      "--save", "mask,overlay", "--batch-size", "2", "--runner", "beam"])
+    assert result.exit_code == 1, result.output
+    assert "processed 5, skipped 0, failed 1 of 6" in result.output and "the whole Beam pipeline run" in result.output
+    failures = [json.loads(line) for line in (beam / "failures.jsonl").read_text().splitlines()]
+    assert len(failures) == 1 and failures[0]["file"].endswith("broken.png")
+    assert "corrupt" in failures[0]["error"]
+    summary = json.loads((beam / "summary.json").read_text())
+    assert summary["runner"] == "DirectRunner" and summary["failed"] == 1 and summary["images_per_s"] > 0
+    for image in sorted(inputs.glob("train_*.png")):
+        for name in (image.name, f"overlay/{image.name}"):
+            assert np.array_equal(np.asarray(Image.open(beam / name)), np.asarray(Image.open(local / name))), name
+    assert not list(beam.rglob("*.part"))
+
+    (beam / "train_0001.png").unlink()
+    again = CliRunner().invoke(cli, ["predict", "--model", model, str(inputs), "--out", str(beam), "--save",
+                                     "mask,overlay", "--runner", "beam", "--skip-existing"])
+    assert "processed 1, skipped 4, failed 1" in again.output, again.output
+
+
+def test_beam_reads_list_files_and_fails_missing_files_and_repeated_names(onnx_model, inputs, tmp_path):
+    pytest.importorskip("apache_beam", reason="the `beam` extra (README's test command installs it)")
+    from semiseg_tf.inference.beam import run_beam_predict
+
+    twin = tmp_path / "twin"
+    twin.mkdir()
+    shutil.copy(inputs / "train_0000.png", twin / "train_0000.png")
+    listing = tmp_path / "images.txt"
+    listing.write_text(f"{inputs / 'train_0000.png'}\n{twin / 'train_0000.png'}\n{tmp_path / 'gone.png'}\n\n")
+    summary = run_beam_predict(str(onnx_model / "model.onnx"), [str(listing), str(inputs / "train_0002.png")],
+                               str(tmp_path / "out"), batch_size=4)
+    assert summary["processed"] == 2 and summary["failed"] == 2, summary
+    errors = {Path(f["file"]).name: f["error"] for f in summary["failures"]}
+    assert "same outputs" in errors["train_0000.png"] and "gone.png" in errors
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.png")) == ["train_0000.png", "train_0002.png"]
+
+
+def test_beam_usage_errors_are_one_line(onnx_model, inputs, tmp_path):
+    base = ["predict", "--model", str(onnx_model / "model.onnx"), str(inputs), "--out", str(tmp_path / "o")]
+    result = CliRunner().invoke(cli, base + ["--runner", "beam", "--shard", "0/2"])
+    assert result.exit_code == 2 and "--shard" in result.output
+    result = CliRunner().invoke(cli, base + ["--beam-options", "--runner=DirectRunner"])
+    assert result.exit_code == 2 and "--runner beam" in result.output

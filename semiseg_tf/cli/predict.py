@@ -65,11 +65,16 @@ def use_zoo_root(zoo: str | None) -> None:
               help="onnxruntime intra-op threads per stream (default: the cores divided by --streams).")
 @click.option("--shard", type=ShardType(), default=None,
               help="I/N: only the I-th of N disjoint shares of the inputs (0-based), for fanning one job out.")
+@click.option("--runner", type=click.Choice(["local", "beam"]), default="local", show_default=True,
+              help="local: this process's threaded pipeline; beam: an Apache Beam pipeline (the `beam` extra), "
+                   "DirectRunner unless --beam-options names another.")
+@click.option("--beam-options", default="", metavar="'--flag=value ...'",
+              help="Beam pipeline options, e.g. '--runner=DataflowRunner --project=P --region=R'.")
 @click.option("--zoo", type=click.Path(file_okay=False), default=None, help="Extra zoo root (like SEMISEG_ZOO).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @friendly_errors
 def command(model_ref, inputs, out, batch_size, providers, engine, input_size, tile, overlap, save,
-            skip_existing, streams, threads, shard, zoo, quiet):
+            skip_existing, streams, threads, shard, runner, beam_options, zoo, quiet):
     """Segment images (files or folders): palette PNG masks, overlays, probabilities and a summary.json.
 
     Speed (progress bar, `Speed:` line and summary.json's images_per_s, one figure): images
@@ -81,6 +86,11 @@ def command(model_ref, inputs, out, batch_size, providers, engine, input_size, t
     from semiseg_tf.inference.providers import threads_per_stream
 
     use_zoo_root(zoo)
+    if runner == "beam":
+        return beam_command(model_ref, inputs, out, batch_size, providers, engine, input_size, tile, overlap, save,
+                            skip_existing, threads, shard, beam_options)
+    if beam_options:
+        raise click.UsageError("--beam-options goes with --runner beam.")
     options = PredictOptions(out=out, batch_size=batch_size, tile=tile, overlap=overlap,
                              save=tuple(s.strip() for s in save.split(",") if s.strip()),
                              skip_existing=skip_existing, streams=streams, shard=shard)
@@ -91,12 +101,34 @@ def command(model_ref, inputs, out, batch_size, providers, engine, input_size, t
         raise click.ClickException(str(exc)) from exc
     click.echo(f"model {runner.source} on {runner.engine}", err=True)
     summary = run_predict(runner, inputs, options, progress=not quiet)
+    report(summary, runner.engine, out, "first image read to last output written")
+
+
+def report(summary: dict, engine: str, out: str, span: str) -> None:
+    """The same closing lines for both runners; exit 1 when any image failed."""
     for failure in summary["failures"]:
         click.echo(f"FAILED {failure['file']}: {failure['error']}", err=True)
     click.echo(f"processed {summary['processed']}, skipped {summary['skipped']}, failed {summary['failed']} "
                f"of {summary['inputs']}")
-    click.echo(f"Speed: {summary['images_per_s']:.1f} images/s on {runner.engine} ({summary['processed']} images "
-               f"written in {summary['seconds']:.2f} s, first image read to last output written)")
+    click.echo(f"Speed: {summary['images_per_s']:.1f} images/s on {engine} ({summary['processed']} images "
+               f"written in {summary['seconds']:.2f} s, {span})")
     click.echo(f"Results saved to {out}")
     if summary["failed"]:
         raise SystemExit(1)
+
+
+def beam_command(model_ref, inputs, out, batch_size, providers, engine, input_size, tile, overlap, save,
+                 skip_existing, threads, shard, beam_options) -> None:
+    """`--runner beam`: the same model and outputs through `semiseg_tf.inference.beam`."""
+    if shard:
+        raise click.UsageError("--shard splits a local job; with --runner beam the Beam runner shares out the work.")
+    try:
+        from semiseg_tf.inference.beam import run_beam_predict
+    except ImportError as exc:
+        raise click.UsageError(f"--runner beam needs Apache Beam ({exc.name} is missing): "
+                               "pip install 'semiseg-tf[beam]'.") from exc
+    summary = run_beam_predict(model_ref, inputs, out, save=tuple(s.strip() for s in save.split(",") if s.strip()),
+                               batch_size=batch_size, engine=engine, providers=providers, input_size=input_size,
+                               threads=threads, tile=tile, overlap=overlap, skip_existing=skip_existing,
+                               beam_options=beam_options)
+    report(summary, summary["engine"], out, "the whole Beam pipeline run")

@@ -9,14 +9,14 @@ import numpy as np
 
 from semiseg_tf.data.imageio import encode_png, write_atomically
 
-KINDS = ("mask", "overlay", "probs")
+# What each output kind is called under --out
+LAYOUT = {"mask": "{stem}.png", "overlay": "overlay/{stem}.png", "probs": "probs/{stem}.npz"}
+KINDS = tuple(LAYOUT)
 
 
 def output_paths(out_dir: Path, stem: str, save: tuple[str, ...]) -> dict[str, Path]:
-    """`<out>/<stem>.png` masks, `<out>/overlay/<stem>.png`, `<out>/probs/<stem>.npz`."""
-    layout = {"mask": out_dir / f"{stem}.png", "overlay": out_dir / "overlay" / f"{stem}.png",
-              "probs": out_dir / "probs" / f"{stem}.npz"}
-    return {kind: layout[kind] for kind in save}
+    """`<out>/<stem>.png` masks, `<out>/overlay/<stem>.png`, `<out>/probs/<stem>.npz` (LAYOUT)."""
+    return {kind: out_dir / LAYOUT[kind].format(stem=stem) for kind in save}
 
 
 def overlay(image: np.ndarray, ids: np.ndarray, palette: list[list[int]], alpha: float = 0.5) -> np.ndarray:

@@ -5,6 +5,10 @@ is split over the replicas, every loss is the replica's share of the global-batc
 (`semiseg_tf.losses.reduction`), the optimizer sums the replicas' gradients, and BatchNorm layers
 normalise with the global batch's statistics (SyncBN), so N replicas train what one device would.
 
+Several machines: with `TF_CONFIG` naming more than one worker (TensorFlow's cluster spec; every worker
+runs the same command), the run trains with `MultiWorkerMirroredStrategy` over every worker's devices;
+the chief (task "chief", else worker 0) writes the run directory, the others only compute.
+
 `--precision` picks a Keras mixed-precision policy: computations in bfloat16 or float16, variables,
 softmax, losses and metrics in float32; float16 adds dynamic loss scaling (Keras wraps the optimizer,
 and every train step scales its loss through `optimizer.scale_loss`). The saved model is float32.
@@ -13,6 +17,8 @@ and every train step scales its loss through `optimizer.scale_loss`). The saved 
 from __future__ import annotations
 
 import contextlib
+import json
+import os
 from pathlib import Path
 
 import keras
@@ -74,9 +80,33 @@ def training_devices() -> list[str]:
     return [device.name for device in (gpus or tf.config.list_logical_devices("CPU"))]
 
 
+def cluster() -> dict:
+    """TF_CONFIG's cluster and task ({} when unset or a single worker)."""
+    config = json.loads(os.environ.get("TF_CONFIG") or "{}")
+    workers = sum(len(config.get("cluster", {}).get(kind, [])) for kind in ("chief", "worker"))
+    return config if workers > 1 else {}
+
+
+def is_chief() -> bool:
+    """Whether this process writes the run: always on one machine; in a cluster the chief task, or
+    worker 0 when the cluster names no chief (TensorFlow's convention)."""
+    config = cluster()
+    if not config:
+        return True
+    task = config.get("task", {})
+    if "chief" in config["cluster"]:
+        return task.get("type") == "chief"
+    return task.get("type") == "worker" and int(task.get("index", 0)) == 0
+
+
 def distribution_strategy(devices: str, batch_size: int) -> tf.distribute.Strategy:
     """The strategy of `--devices`: "1" trains on the default device, "all" or N > 1 mirrors over that
-    many devices of `training_devices()`, each taking `batch_size` / N images of a step."""
+    many devices of `training_devices()`, each taking `batch_size` / N images of a step. Under a
+    multi-worker TF_CONFIG: `MultiWorkerMirroredStrategy` (each worker's GPUs, else its CPU).
+
+    Call it before anything else touches TensorFlow's devices: collective ops are configured at start-up."""
+    if cluster():
+        return multi_worker_strategy(devices, batch_size)
     available = training_devices()
     if devices == "all":
         count = len(available)
@@ -95,3 +125,14 @@ def distribution_strategy(devices: str, batch_size: int) -> tf.distribute.Strate
     on_cpu = "GPU" not in available[0]  # NCCL all-reduce exists only between GPUs
     return tf.distribute.MirroredStrategy(
         available[:count], cross_device_ops=tf.distribute.ReductionToOneDevice() if on_cpu else None)
+
+
+def multi_worker_strategy(devices: str, batch_size: int) -> tf.distribute.Strategy:
+    if devices not in ("1", "all"):
+        raise ConfigError(f"--devices {devices}: with a multi-worker TF_CONFIG every worker uses all its GPUs "
+                          "(else one CPU); pass --devices all or leave it out.")
+    strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    if batch_size % strategy.num_replicas_in_sync:
+        raise ConfigError(f"--batch-size {batch_size} does not split evenly over the cluster's "
+                          f"{strategy.num_replicas_in_sync} replicas; pass a multiple of {strategy.num_replicas_in_sync}.")
+    return strategy

@@ -87,7 +87,9 @@ def distributed_training_stream(strategy: tf.distribute.Strategy, config: TrainC
                                 samples, extra, pool, crop, start_step: int):
     """`training_stream` for a run replicated by `strategy`: the replicas take turns at one pipeline of
     per-replica batches, so step k trains on exactly the images of one device's step k (a rebatched
-    global stream, as Keras would make, draws other augmentations). One device: the stream itself."""
+    global stream, as Keras would make, draws other augmentations). One device: the stream itself.
+    Several workers each run the pipeline and keep their share of its batches (`shard`): the same
+    images again, for each worker's augmentation work done N times."""
     replicas = strategy.num_replicas_in_sync
     if replicas == 1:
         return training_stream(config, dataset, samples, extra, pool, crop, start_step)
@@ -97,4 +99,5 @@ def distributed_training_stream(strategy: tf.distribute.Strategy, config: TrainC
     # the first epoch order. The skip counts per-replica batches.
     stream = tf.data.Dataset.range(1).flat_map(
         lambda _: training_stream(per_replica, dataset, samples, extra, pool, crop, start_step * replicas))
-    return strategy.distribute_datasets_from_function(lambda context: stream)
+    return strategy.distribute_datasets_from_function(
+        lambda context: stream.shard(context.num_input_pipelines, context.input_pipeline_id))

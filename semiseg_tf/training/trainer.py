@@ -13,6 +13,8 @@ Run directory:
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -27,11 +29,12 @@ from semiseg_tf.models import build_from_config, model_config
 from semiseg_tf.training.batchnorm import recalibrate_batchnorm
 from semiseg_tf.training.checkpoint import Checkpoint
 from semiseg_tf.training.config import ConfigError, TrainConfig
-from semiseg_tf.training.devices import (distribution_strategy, dtype_policy, precision_policy,
+from semiseg_tf.training.devices import (distribution_strategy, dtype_policy, is_chief, precision_policy,
                                          synchronize_batchnorm)
 from semiseg_tf.training.progress import StepLogger
 from semiseg_tf.training.samples import RunSamples, choose_samples, class_weights
 from semiseg_tf.training.schedules import learning_rate_schedule
+from semiseg_tf.training.strategy_loop import fit_steps
 from semiseg_tf.training.streams import (NATIVE, NATIVE_CROP, default_train_size, distributed_training_stream,
                                          recalibration_batches)
 from semiseg_tf.training.validation import check_val_split
@@ -86,9 +89,11 @@ def build_segmenter(config: TrainConfig, dataset: SegmentationDataset) -> keras.
                                           **config.model_overrides))
 
 
-def float32_segmenter(segmenter: keras.Model, config: TrainConfig, dataset: SegmentationDataset) -> keras.Model:
-    """The trained segmenter as float32 (what is saved, evaluated and exported), whatever the training precision."""
-    if segmenter.dtype_policy.name == "float32":
+def plain_segmenter(segmenter: keras.Model, config: TrainConfig, dataset: SegmentationDataset,
+                    replicated: bool) -> keras.Model:
+    """The trained segmenter as float32 and outside any distribution strategy (what is re-estimated, saved,
+    evaluated and exported), whatever the training precision and devices."""
+    if segmenter.dtype_policy.name == "float32" and not replicated:
         return segmenter
     with precision_policy("float32"):
         twin = build_segmenter(config, dataset)
@@ -148,12 +153,18 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False, verbose: i
         config.validate()
         get_method(config.method).checked_options(config.method_options)
         config.val_split = check_val_split(config, SegmentationDataset(resolve_data(config.data)))
-    config = prepare_run(config, run_dir, resume)
+    chief = is_chief()
+    if chief or resume:
+        config = prepare_run(config, run_dir, resume)
     if resume:
         config.steps = steps or config.steps
         config.validate()
+    # A worker other than a cluster's chief computes only: what it would write goes to a scratch folder
+    writes = run_dir if chief else Path(tempfile.mkdtemp(prefix="semiseg-worker-"))
+    strategy = distribution_strategy(config.devices, config.batch_size)  # before TensorFlow starts its devices
+    policy = dtype_policy(config.precision)
     dataset = SegmentationDataset(resolve_data(config.data))
-    chosen = choose_samples(config, dataset, run_dir)
+    chosen = choose_samples(config, dataset, writes)
     samples, extra, pool = chosen.labeled_samples, chosen.extra, chosen.pool
     if not resume:
         dataset.validate(samples + extra + pool)
@@ -164,23 +175,29 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False, verbose: i
     crop = tuple(config.crop_size or config.train_size)
 
     start_step = resume_point(run_dir, config) if resume else 0
-    strategy, policy = distribution_strategy(config.devices, config.batch_size), dtype_policy(config.precision)
     with precision_policy(policy), strategy.scope():
         method, loss = build_training(config, dataset, samples + extra, initialise=not resume)
         previous_seconds = Checkpoint(run_dir / "backup").restore(method)["train_seconds"] if start_step else 0.0
-    write_run_record(run_dir, config, method, dataset, loss, chosen)
+    write_run_record(writes, config, method, dataset, loss, chosen)
     if verbose and resume:
         print(f"resuming {run_dir} at step {start_step} of {config.steps}", flush=True)
-    logger = StepLogger(run_dir, config.steps, start_step, config.batch_size, config.log_every,
-                        config.checkpoint_every, previous_seconds, verbose=verbose)
+    logger = StepLogger(writes, config.steps, start_step, config.batch_size, config.log_every,
+                        config.checkpoint_every, previous_seconds, verbose=verbose if chief else 0)
     started = time.time()
     if start_step < config.steps:
         data = distributed_training_stream(strategy, config, dataset, samples, extra, pool, crop, start_step)
         with precision_policy(policy):
-            method.fit(data, epochs=1, steps_per_epoch=config.steps - start_step, callbacks=[logger], verbose=0,
-                       shuffle=False)
+            if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+                fit_steps(method, data, config.steps - start_step, [logger])
+            else:
+                method.fit(data, epochs=1, steps_per_epoch=config.steps - start_step, callbacks=[logger],
+                           verbose=0, shuffle=False)
     seconds = time.time() - started
-    segmenter = float32_segmenter(method.segmenter, config, dataset)
+    if not chief:
+        shutil.rmtree(writes, ignore_errors=True)
+        return {"steps": int(method.optimizer.iterations.numpy()), "chief": False,
+                "final_loss": logger.last_logs.get("loss"), "replicas": strategy.num_replicas_in_sync}
+    segmenter = plain_segmenter(method.segmenter, config, dataset, strategy.num_replicas_in_sync > 1)
     recalibrated = recalibrate_batchnorm(segmenter, recalibration_batches(config, dataset, samples + extra, crop),
                                          config.bn_recalibration_batches)
     segmenter.save(run_dir / "model.keras")
