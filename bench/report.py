@@ -23,7 +23,7 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "BENCHMARKS.md"
 MISSING = "–"  # a figure not measured (yet)
 CAMVID_FIELDS = ("method", "supervision", "labeled_fraction", "seed", "miou", "per_class_iou", "steps",
                  "train_seconds", "command")
-SPEED_TASKS = ("train-speed", "predict-speed", "predict-stages")
+SPEED_TASKS = ("train-speed", "predict-speed", "predict-stages", "precision-speed", "beam-speed")
 
 
 def _val_name(stem: str) -> str | None:
@@ -70,9 +70,10 @@ def _test_pct(result: dict) -> str:
     return _pct(result["_test"].get("miou")) if "_test" in result else MISSING
 
 
-def is_camvid_run(result: dict) -> bool:
-    """A CamVid training run evaluated on val, with every field the accuracy tables read."""
-    return (result.get("task", "").startswith("camvid") and result.get("split") == "val"
+def is_camvid_run(result: dict, dataset: str = "camvid") -> bool:
+    """A training run on `dataset` (CamVid unless named) evaluated on val, with every field the accuracy
+    tables read."""
+    return (result.get("task", "").startswith(f"{dataset}-") and result.get("split") == "val"
             and all(k in result for k in CAMVID_FIELDS))
 
 
@@ -391,14 +392,15 @@ def other_table(named: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
-def is_precise_bn_run(result: dict) -> bool:
-    """A CamVid run of the current recipe: BatchNorm statistics re-estimated at the end (PreciseBN)."""
-    return is_camvid_run(result) and bool(result.get("bn_recalibration_batches"))
+def is_precise_bn_run(result: dict, dataset: str = "camvid") -> bool:
+    """A run of the current recipe: BatchNorm statistics re-estimated at the end (PreciseBN)."""
+    return is_camvid_run(result, dataset) and bool(result.get("bn_recalibration_batches"))
 
 
-def headline_table(results: list[dict]) -> str:
-    """The current recipe's runs, val and test, beside the moving-average figures of the same weights."""
-    rows = sorted((r for r in results if is_precise_bn_run(r)),
+def headline_table(results: list[dict], dataset: str = "camvid") -> str:
+    """The current recipe's runs on `dataset`, val and test, beside the moving-average figures of the same
+    weights."""
+    rows = sorted((r for r in results if is_precise_bn_run(r, dataset)),
                   key=lambda r: (-(r.get("annotation_hours") is None), -r["labeled_fraction"], r["steps"],
                                  r["method"]))
     if not rows:
@@ -463,6 +465,12 @@ and test; the moving-average column evaluates the same final weights with the st
 (what every earlier run shipped). "test % of full" divides by full supervision of the same steps. Weak-label
 runs (`--annotations KIND=DIR`, labels from `semiseg-tf weaken`) show their kind and the simulated
 annotation hours; full-mask runs show the hours full masks of their images would take.""",
+    "msrc21": """\
+## MSRC-21: full masks, boxes and tags, val and test
+
+How to read: as the CamVid table above, on `../shared/data/msrc21` (591 natural images, 21 classes, a
+seeded 70/10/20 split; train at native size, <= 320 px, 192x256 crops); mIoU in % at native size.
+Boxes and image tags are simulated from the train masks (`semiseg-tf weaken --kind box|tag`).""",
     "bnrecal": """\
 ## BatchNorm statistics: PreciseBN against the moving averages
 
@@ -538,7 +546,7 @@ def render(folder: Path = RESULTS) -> str:
     superseded = load_results(folder / "superseded") if (folder / "superseded").is_dir() else {}
     zoo = {n: r for n, r in by_name.items() if n.startswith("zoo-") and "miou" in r}
     results = [r for n, r in by_name.items() if n not in zoo]
-    known = {id(r) for r in results if is_camvid_run(r) or r.get("task") in SPEED_TASKS
+    known = {id(r) for r in results if is_camvid_run(r) or is_camvid_run(r, "msrc21") or r.get("task") in SPEED_TASKS
              or (r.get("task") == "semi-step-cost" and isinstance(r.get("methods"), dict))
              or (r.get("task") == "reseed" and "reruns" in r)}
     known |= {id(r) for r in results if r.get("task") == "bn-recalibration"}
@@ -546,7 +554,8 @@ def render(folder: Path = RESULTS) -> str:
     known_results = [r for r in results if id(r) in known]
     earlier = [r for r in known_results if not is_precise_bn_run(r)]  # the tables of the moving-average era
     tables = {
-        "headline": headline_table(known_results), "bnrecal": bn_recalibration_table(by_name),
+        "headline": headline_table(known_results), "msrc21": headline_table(known_results, "msrc21"),
+        "bnrecal": bn_recalibration_table(by_name),
         "semi": semi_summary(earlier, by_name), "finetune": finetune_table(earlier, by_name),
         "classgap": class_gap_table(earlier, by_name), "reseed": reseed_table(known_results),
         "zoo": zoo_table(zoo), "accuracy": accuracy_table(known_results),

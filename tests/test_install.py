@@ -20,7 +20,9 @@ DISTRIBUTIONS = {
     "PIL": {"pillow"}, "yaml": {"pyyaml"}, "absl": {"absl-py"}, "sklearn": {"scikit-learn"},
     "cv2": {"opencv-python-headless"}, "skimage": {"scikit-image"},
     "tensorflow": {"tensorflow", "tensorflow-cpu"}, "onnxruntime": {"onnxruntime", "onnxruntime-gpu"},
+    "apache_beam": {"apache-beam"},
 }
+OPTIONAL = {"semiseg_tf/inference/beam.py": "beam"}  # modules only an optional extra's users import
 
 
 def names(requirements: list[str]) -> set[str]:
@@ -29,10 +31,12 @@ def names(requirements: list[str]) -> set[str]:
 
 
 def third_party_imports(folder: Path) -> set[str]:
-    """Top-level names imported anywhere under `folder` that are neither standard library nor local."""
-    local = {p.stem for p in [*folder.glob("*.py"), *(ROOT / "bench").glob("*.py")]} | {"semiseg_tf"}
+    """Top-level names imported anywhere under `folder` (or in that one file) that are neither standard
+    library nor local."""
+    local = {p.stem for p in [*folder.parent.glob("*.py"), *folder.glob("*.py"), *(ROOT / "bench").glob("*.py")]}
+    local.add("semiseg_tf")
     found = set()
-    for path in folder.rglob("*.py"):
+    for path in [folder] if folder.is_file() else folder.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
             if isinstance(node, ast.Import):
                 found |= {alias.name.split(".")[0] for alias in node.names}
@@ -71,6 +75,7 @@ def test_every_requirement_has_a_lower_bound():
 @pytest.mark.parametrize("folder", ["semiseg_tf", "bench", "tests"])
 def test_every_import_is_declared(folder):
     base = names(BASE) | ({"pytest"} & names(EXTRAS["test"]) if folder == "tests" else set())
+    base |= {name for extra in set(OPTIONAL.values()) for name in names(EXTRAS[extra])}
     missing = []
     for module in sorted(third_party_imports(ROOT / folder)):
         candidates = DISTRIBUTIONS.get(module, {module.lower().replace("_", "-")})
@@ -146,3 +151,11 @@ def test_doctor_warns_when_both_onnxruntime_packages_are_installed():
     assert "both onnxruntime and onnxruntime-gpu are installed" in found
     assert "lists CUDAExecutionProvider but a session on it runs on CPUExecutionProvider" in found
     assert "TensorFlow sees no GPU" in found
+
+
+def test_optional_extras_stay_out_of_the_base_import_path():
+    """`semiseg-tf` without the beam extra works: only the modules listed in OPTIONAL import Beam."""
+    for path in (ROOT / "semiseg_tf").rglob("*.py"):
+        relative = path.relative_to(ROOT).as_posix()
+        if relative not in OPTIONAL:
+            assert not {"apache_beam"} & third_party_imports(path), relative

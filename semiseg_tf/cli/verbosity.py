@@ -5,7 +5,7 @@ TensorFlow's C++ start-up lines ("All log messages before absl::InitializeLog()"
 oneDNN notice, twice: once per shared library) are written to file descriptor 2
 while its libraries load, whatever TF_CPP_MIN_LOG_LEVEL says (TensorFlow 2.21), so
 that one import runs with descriptor 2 sent to /dev/null. TensorFlow's and tf2onnx's
-Python loggers drop deprecation notes below ERROR, and FutureWarning /
+Python loggers (and the root logger, where Apache Beam notes missing optional clients) drop notes below ERROR, and FutureWarning /
 DeprecationWarning (NumPy's `np.object` note from Keras' tf2onnx patch) are ignored.
 oneDNN stays on: only its notice is hidden.
 """
@@ -40,7 +40,7 @@ def configure(verbose: bool) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     for category in _QUIET_CATEGORIES:
         warnings.filterwarnings("ignore", category=category)
-    for name in ("tensorflow", "tf2onnx", "absl"):
+    for name in ("tensorflow", "tf2onnx", "absl", ""):  # "": the root logger, which Apache Beam warns on
         logging.getLogger(name).setLevel(logging.ERROR)
     if "tensorflow" not in sys.modules and not any(isinstance(f, _QuietImport) for f in sys.meta_path):
         sys.meta_path.insert(0, _QuietImport())
