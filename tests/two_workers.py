@@ -18,7 +18,11 @@ def main(data: str, run_dir: str, steps: str, role: str, *ports: str) -> None:
     if role != "single":
         os.environ["TF_CONFIG"] = json.dumps({"cluster": {"worker": [f"127.0.0.1:{port}" for port in ports]},
                                               "task": {"type": "worker", "index": int(role)}})
+    import tensorflow as tf
+
     from semiseg_tf.training import TrainConfig, train
+
+    tf.config.run_functions_eagerly(True)  # a 3-step run: tracing would cost more than the steps
 
     config = TrainConfig(data=data, model="deeplabv3plus-tiny", method="supervised", steps=int(steps), batch_size=4,
                          log_every=1, checkpoint_every=int(steps), bn_recalibration_batches=1, val_split=None)
