@@ -12,8 +12,12 @@
 3. Evaluates the run on val and test (`semiseg-tf evaluate --out`).
 4. Times `semiseg-tf predict` on the same val images with onnxruntime CUDA, onnxruntime CPU and
    `--engine keras` (and TensorRT with --tensorrt), after one untimed warm-up each.
-5. Writes gpu-environment.json, gpu-train-<dataset>-deeplabv3plus.json and gpu-predict-speed.json
-   with bench/results_io.py's write_result (to --results) and copies them to $OUT when it is set.
+5. Probes mixed precision and several devices with the recipe's probe length: `--precision fp16`
+   (float16 with loss scaling) and, on a machine with more than one GPU, `--devices all` (MirroredStrategy,
+   batch 8 per GPU): steady images/s against the fp32 probe, final loss finite.
+6. Writes gpu-environment.json, gpu-train-<dataset>-deeplabv3plus.json, gpu-precision-devices.json and
+   gpu-predict-speed.json with bench/results_io.py's write_result (to --results) and copies them to $OUT
+   when it is set.
 """
 
 from __future__ import annotations
@@ -119,6 +123,26 @@ def time_predict(run_dir: Path, images: Path, engines: list[str], rounds: int, w
             "cli_wall_s": {k: round(statistics.median(v), 2) for k, v in walls.items()}}
 
 
+def probe_variants(common: list[str], recipe: dict, gpu_count: int, work: Path, log: Path) -> dict:
+    """Probe runs with mixed precision, and over every GPU when there are several: steady images/s,
+    replicas, dtype policy and final loss of each."""
+    variants = {"fp16": ["--precision", "fp16"]}
+    if gpu_count > 1:
+        variants["mirrored"] = ["--devices", "all", "--batch-size", str(recipe["batch_size"] * gpu_count)]
+    probes = {}
+    for name, flags in variants.items():
+        run_dir = work / f"probe-{name}"
+        shutil.rmtree(run_dir, ignore_errors=True)
+        wall = run_cli(common + ["--steps", str(recipe["probe_steps"]), "--checkpoint-every",
+                                 str(recipe["probe_steps"]), "--out", str(run_dir), *flags], log)
+        rate, timing = step_rate(run_dir, wall), json.loads((run_dir / "timing.json").read_text())
+        batch = int(flags[flags.index("--batch-size") + 1]) if "--batch-size" in flags else recipe["batch_size"]
+        probes[name] = {"flags": flags, "images_per_s": round(batch / rate["seconds_per_step"], 2),
+                        "replicas": timing["replicas"], "dtype_policy": timing["dtype_policy"],
+                        "final_loss": timing["final_loss"], "probe": rate}
+    return probes
+
+
 def publish(name: str, result: dict, required, results: Path, out: str | None) -> Path:
     """write_result into `results` (bench/results unless told), then a copy in $OUT."""
     results_io.RESULTS = results
@@ -168,6 +192,18 @@ def main() -> None:
     probe_wall = run_cli(common + ["--steps", str(recipe["probe_steps"]), "--checkpoint-every",
                                    str(recipe["probe_steps"]), "--out", str(probe_dir)], log)
     rate = step_rate(probe_dir, probe_wall)
+    gpu_count = len(gpu)
+    probes = probe_variants(common, recipe, gpu_count, args.work, log)
+    fp32_rate = recipe["batch_size"] / rate["seconds_per_step"]
+    publish(f"{tag}-precision-devices", {
+        "task": f"{tag}-precision-devices", "dataset": dataset, "split": "-", "model": recipe["model"],
+        "gpus": gpu_count, "fp32_images_per_s": round(fp32_rate, 2), "probes": probes,
+        "fp16_speedup": round(probes["fp16"]["images_per_s"] / fp32_rate, 3),
+        "mirrored_speedup": (round(probes["mirrored"]["images_per_s"] / fp32_rate, 3)
+                             if "mirrored" in probes else None),
+        "notes": "steady images/s of probe runs of the recipe (history.csv's last two rows); mirrored = "
+                 "--devices all at 8 images per GPU, only with more than one GPU"},
+        ("task", "dataset", "model", "probes", "command", "date"), args.results, out)
     budget = 20.0 if args.dry_run else args.train_seconds
     steps, every = plan_steps(rate, budget, min_steps=recipe["probe_steps"])
     shutil.rmtree(run_dir, ignore_errors=True)

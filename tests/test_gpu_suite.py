@@ -30,7 +30,7 @@ def numbers(value):
             yield from numbers(item)
 
 
-def suite(tmp_path: Path, *args: str, timeout: int = 300, **env) -> subprocess.CompletedProcess:
+def suite(tmp_path: Path, *args: str, timeout: int = 900, **env) -> subprocess.CompletedProcess:
     environment = {**os.environ, "TMPDIR": str(tmp_path), "GPU_SUITE_DATA": str(tmp_path / "no-camvid"), **env}
     return subprocess.run(["bash", str(SUITE), *args], cwd=ROOT, env=environment, capture_output=True, text=True,
                           timeout=timeout)
@@ -42,7 +42,7 @@ def test_dry_run_writes_complete_results(tmp_path):
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     files = {p.name: json.loads(p.read_text()) for p in out.glob("*.json")}
     assert set(files) == {"gpu-dry-run-environment.json", "gpu-dry-run-train-shapes-deeplabv3plus-tiny.json",
-                          "gpu-dry-run-predict-speed.json"}
+                          "gpu-dry-run-predict-speed.json", "gpu-dry-run-precision-devices.json"}
     assert (out / "gpu-dry-run-suite.log").is_file()
     for name, result in files.items():
         assert {"task", "command", "date", "machine", "dataset", "split"} <= set(result), name
@@ -53,6 +53,9 @@ def test_dry_run_writes_complete_results(tmp_path):
     train = files["gpu-dry-run-train-shapes-deeplabv3plus-tiny.json"]
     assert train["steps"] >= train["probe"]["probe_steps"] > 0 and 0 <= train["miou"] <= 1
     assert len(train["per_class_iou"]) == 5 and train["probe"]["seconds_per_step"] > 0
+    probes = files["gpu-dry-run-precision-devices.json"]["probes"]
+    assert set(probes) == {"fp16"} and probes["fp16"]["dtype_policy"] == "mixed_float16"
+    assert probes["fp16"]["images_per_s"] > 0 and math.isfinite(probes["fp16"]["final_loss"])
     speed = files["gpu-dry-run-predict-speed.json"]["images_per_s"]
     assert set(speed) == {"ort_cpu", "keras"} and all(v > 0 for v in speed.values())
     # the dry run leaves bench/results alone: its results sit in the temp dir too

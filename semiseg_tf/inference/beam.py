@@ -119,9 +119,11 @@ class Decode(beam.DoFn):
             return
         try:
             with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
-                yield path, decode_image(handle.read(), path)
+                image = decode_image(handle.read(), path)
         except Exception as error:  # noqa: BLE001 - a bad file goes to the failures, the job goes on
             yield failure(path, error)
+            return
+        yield path, image  # outside the try: an error downstream is not this file's
 
 
 class Write(beam.DoFn):
