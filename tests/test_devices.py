@@ -25,7 +25,7 @@ def test_two_replicas_follow_one_device(shapes_data, tmp_path):
     the loss trajectory of every method family matches one device's."""
     script = Path(__file__).with_name("two_devices.py")
     done = subprocess.run([sys.executable, str(script), str(shapes_data), str(tmp_path),
-                           "supervised,fixmatch,meanteacher,cps", "2"],
+                           "supervised,fixmatch,meanteacher,cps,pretrain-rotation", "2"],
                           capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     runs = json.loads(done.stdout.strip().splitlines()[-1])

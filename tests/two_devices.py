@@ -1,7 +1,7 @@
 """Train the same short runs on one device and mirrored over two logical CPUs; print the loss trajectories.
 
 Run as a script (logical devices must be configured before TensorFlow starts):
-    python tests/two_devices.py DATA OUT METHOD[,METHOD...] [STEPS]
+    python tests/two_devices.py DATA OUT METHOD[,METHOD...] [STEPS]     # pretrain-rotation: a pretraining method
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ def main(data: str, out: str, methods: str, steps: int = 4) -> None:
 
 
 def trajectories(data: str, out: str, method: str, steps: int) -> dict:
+    if method.startswith("pretrain-"):
+        return pretrain_trajectories(data, out, method.removeprefix("pretrain-"), steps)
     trajectories = {}
     for devices in ("1", "2"):
         run_dir = Path(out) / f"{method}-{devices}"
@@ -38,6 +40,19 @@ def trajectories(data: str, out: str, method: str, steps: int) -> dict:
                              checkpoint_every=2, bn_recalibration_batches=0, val_split=None, devices=devices)
         summary = train(config, run_dir, verbose=0)
         trajectories[devices] = {"loss": losses(run_dir), "replicas": summary["replicas"]}
+    return trajectories
+
+
+def pretrain_trajectories(data: str, out: str, method: str, steps: int) -> dict:
+    from semiseg_tf.pretraining import PretrainConfig, pretrain
+
+    trajectories = {}
+    for devices in ("1", "2"):
+        run_dir = Path(out) / f"pretrain-{method}-{devices}"
+        card = pretrain(PretrainConfig(method=method, data=data, model="deeplabv3plus-tiny", steps=steps,
+                                       batch_size=4, image_size=32, log_every=1, bn_recalibration_batches=0,
+                                       devices=devices), run_dir, verbose=0)
+        trajectories[devices] = {"loss": losses(run_dir), "replicas": card["replicas"]}
     return trajectories
 
 

@@ -92,3 +92,9 @@ def note_ignored_on_resume(options: dict) -> None:
                      if context.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT)
     if ignored:
         click.echo(f"note: --resume takes the run's stored options; ignoring {', '.join(ignored)}.")
+
+
+DEVICES = click.option(
+    "--devices", default="1", show_default=True,
+    help="Train data-parallel on N devices or all (MirroredStrategy over the GPUs, else the CPUs); "
+         "--batch-size is the global batch, split among them.")

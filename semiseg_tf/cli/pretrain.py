@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from semiseg_tf.cli.options import friendly_errors, note_ignored_on_resume, parse_key_values
+from semiseg_tf.cli.options import DEVICES, friendly_errors, note_ignored_on_resume, parse_key_values
 from semiseg_tf.models.registry import PRESETS
 from semiseg_tf.pretraining.config import METHODS
 
@@ -43,6 +43,7 @@ POSITIVE = click.IntRange(min=1)
 @click.option("--bn-recalibration-batches", type=click.IntRange(min=0), default=20, show_default=True,
               help="Re-estimate the encoder's BatchNorm statistics over this many batches of plain crops at the end.")
 @click.option("--seed", type=int, default=0, show_default=True)
+@DEVICES
 @click.option("--out", type=click.Path(file_okay=False), required=True,
               help="Output folder: encoder.weights.h5, encoder.json, card.json, history.csv, logs/.")
 @click.option("--resume", is_flag=True,

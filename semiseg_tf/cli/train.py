@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from semiseg_tf.cli.options import SIZE, TRAIN_SIZE, friendly_errors, note_ignored_on_resume, parse_key_values
+from semiseg_tf.cli.options import (DEVICES, SIZE, TRAIN_SIZE, friendly_errors, note_ignored_on_resume,
+                                    parse_key_values)
 from semiseg_tf.methods import METHODS
 from semiseg_tf.models.registry import PRESETS
 
@@ -78,9 +79,7 @@ POSITIVE = click.IntRange(min=1)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--jit-compile", type=click.Choice(["auto", "true", "false"]), default="false", show_default=True,
               help="XLA; slower than plain TF on small CPUs (docs/2026-11-24-training-cost.md).")
-@click.option("--devices", default="1", show_default=True,
-              help="Train data-parallel on N devices or all (MirroredStrategy over the GPUs, else the CPUs); "
-                   "--batch-size is the global batch, split among them.")
+@DEVICES
 @click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16"]), default="fp32", show_default=True,
               help="Mixed precision: bf16 or fp16 (with loss scaling) compute, float32 variables and losses; auto = "
                    "fp16 on a CUDA GPU, bf16 on CPUs with AMX/AVX512-BF16, else fp32. The saved model is float32.")

@@ -54,6 +54,7 @@ class PretrainConfig:
     log_every: int = 10
     bn_recalibration_batches: int = 20  # PreciseBN over plain crops before the encoder is saved
     seed: int = 0
+    devices: str = "1"  # "all" or N: data-parallel (MirroredStrategy), as `semiseg-tf train --devices`
 
     def validate(self) -> None:
         """Refuse values that cannot run, naming the option and what is valid (before anything is written)."""
@@ -76,6 +77,8 @@ class PretrainConfig:
             raise ValueError(f"--batch-size {self.batch_size}: {self.method} needs at least 2 images a step.")
         if not isinstance(self.image_size, int) or self.image_size < 32:
             raise ValueError(f"--image-size {self.image_size}: must be a whole number >= 32 (pixels).")
+        if not (self.devices == "all" or (str(self.devices).isdigit() and int(self.devices) >= 1)):
+            raise ValueError(f"--devices {self.devices}: must be a whole number >= 1 or all.")
         if not self.learning_rate > 0:
             raise ValueError(f"--lr {self.learning_rate}: must be > 0, e.g. 1e-3.")
         if not self.weight_decay >= 0 or not 0 <= self.warmup_steps < self.steps:

@@ -245,7 +245,7 @@ class DeepClusterPretext(PretextClassifier):
             if done == 0:
                 self.reset_classifier(epoch)
             count = min(per_epoch - done, config.steps - step)
-            fit(self.epoch_stream(samples, assignments, order, config, epoch, done), step, count)
+            fit(lambda: self.epoch_stream(samples, assignments, order, config, epoch, done), step, count)
             step += count
 
 

@@ -74,9 +74,9 @@ class PretextModel(keras.Model):
         raise NotImplementedError
 
     def train_steps(self, samples, config, run_dir, start_step: int, fit) -> None:
-        """Train from `start_step` to `config.steps` through `fit(stream, start_step, steps)` (the runner's
+        """Train from `start_step` to `config.steps` through `fit(make_stream, start_step, steps)` (the runner's
         Keras `fit` with progress, logs and checkpoints); DeepCluster alternates it with clustering."""
-        fit(self.training_stream(samples, config, start_step), start_step, config.steps - start_step)
+        fit(lambda: self.training_stream(samples, config, start_step), start_step, config.steps - start_step)
 
     def chance_level(self) -> float | None:
         """The pretext metric of a network that guesses (None where it has no simple value)."""

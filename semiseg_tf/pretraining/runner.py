@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import keras
+import tensorflow as tf
 
 from semiseg_tf.data import DataError
 from semiseg_tf.models import build_model
@@ -28,6 +29,7 @@ from semiseg_tf.pretraining.encoder_weights import CONFIG_FILE, WEIGHTS_FILE, sa
 from semiseg_tf.pretraining.images import check_readable, crop_stream, pretraining_samples
 from semiseg_tf.training.batchnorm import recalibrate_batchnorm
 from semiseg_tf.training.checkpoint import Checkpoint
+from semiseg_tf.training.devices import cluster, distribution_strategy, synchronize_batchnorm
 from semiseg_tf.training.progress import StepLogger
 from semiseg_tf.training.schedules import learning_rate_schedule
 
@@ -94,9 +96,16 @@ def pretrain(config: PretrainConfig, out: str | Path, resume: bool = False, verb
     samples = pretraining_samples(config.images, config.data, config.split)
     check_readable(samples)
     start_step, previous_seconds = resume_point(run_dir, config) if resume else (0, 0.0)
-    segmenter, model = build_pretext(config, len(samples))  # refuses options that do not fit the images
-    if start_step:
-        Checkpoint(run_dir / "backup").restore(model)
+    if cluster():
+        raise ValueError("pretrain on several machines (a multi-worker TF_CONFIG) is not supported; "
+                         "pretrain on one machine (--devices all) and pass its encoder to `train --encoder-weights`.")
+    strategy = distribution_strategy(config.devices, config.batch_size)
+    with strategy.scope():  # Keras splits each global batch of the stream among the replicas
+        segmenter, model = build_pretext(config, len(samples))  # refuses options that do not fit the images
+        if strategy.num_replicas_in_sync > 1:
+            synchronize_batchnorm(model)
+        if start_step:
+            Checkpoint(run_dir / "backup").restore(model)
     if not resume:
         prepare_run(config, run_dir, resume=False)
     (run_dir / "config.json").write_text(json.dumps({"pretrain": config.to_dict(), "images": len(samples)}, indent=1))
@@ -108,9 +117,13 @@ def pretrain(config: PretrainConfig, out: str | Path, resume: bool = False, verb
     state = {"seconds": previous_seconds}
     checkpoint = Checkpoint(run_dir / "backup")
 
-    def fit(stream, start: int, count: int) -> None:
+    def fit(make_stream, start: int, count: int) -> None:
         logger = StepLogger(run_dir, config.steps, start, config.batch_size, config.log_every,
                             config.checkpoint_every, state["seconds"], verbose=verbose)
+        # Replicated, Keras splits each global batch among the replicas; it also iterates the stream once to
+        # build, so the pipeline is remade at every iterator (as in training) to keep one device's order
+        stream = (make_stream() if strategy.num_replicas_in_sync == 1
+                  else tf.data.Dataset.range(1).flat_map(lambda _: make_stream()))
         model.fit(stream, epochs=1, steps_per_epoch=count, callbacks=[logger], verbose=0, shuffle=False)
         state["seconds"] = logger.train_seconds()
         end = start + count
@@ -145,6 +158,7 @@ def write_card(run_dir: Path, config: PretrainConfig, model, samples, start_step
                          "split": config.split if config.data else None},
         "image_size": config.image_size,
         "batch_size": config.batch_size,
+        "replicas": model.distribute_strategy.num_replicas_in_sync,
         "steps": int(model.optimizer.iterations.numpy()),
         "resumed_from_step": start_step,
         "train_seconds": round(seconds, 1),
