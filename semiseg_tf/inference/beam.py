@@ -60,13 +60,20 @@ class SegmentationModelHandler(ModelHandler):
             return [PredictionResult(image, predict_tiled(image, model, self._tile, self._overlap,
                                                           self._batch_size, self._with_probs)) for image in batch]
         inputs = [prepare_whole(image, model) for image in batch]
+        in_graph = model.native_ids is not None and not self._with_probs  # as predict: ids resized in onnxruntime
         outputs: list = [None] * len(batch)
         groups: dict[tuple, list[int]] = {}
-        for index, array in enumerate(inputs):  # a model of free size gets images of several sizes
-            groups.setdefault(array.shape, []).append(index)
-        for indices in groups.values():
-            for index, prediction in zip(indices, model(np.stack([inputs[i] for i in indices]))):
-                outputs[index] = finish_whole(prediction, batch[index].shape[:2], model.output, self._with_probs)
+        for index, array in enumerate(inputs):  # by model input (a free-size model) and, in-graph, native size
+            groups.setdefault((array.shape, batch[index].shape[:2] if in_graph else None), []).append(index)
+        for (_, native), indices in groups.items():
+            stacked = np.stack([inputs[i] for i in indices])
+            if in_graph:
+                predictions = [(ids, None) for ids in model.native_ids(stacked, native)]
+            else:
+                predictions = [finish_whole(p, batch[i].shape[:2], model.output, self._with_probs)
+                               for i, p in zip(indices, model(stacked))]
+            for index, prediction in zip(indices, predictions):
+                outputs[index] = prediction
         return [PredictionResult(image, output) for image, output in zip(batch, outputs)]
 
     def batch_elements_kwargs(self) -> dict:
