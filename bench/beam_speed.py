@@ -76,7 +76,7 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
     median = {k: statistics.median(v) for k, v in speeds.items()}
     write_result(args.name, {
-        "task": "beam-speed", "model": args.model, "images": len(stems), "batch_size": args.batch_size,
+        "task": "beam-speed", "split": "val+train (images only)", "model": args.model, "images": len(stems), "batch_size": args.batch_size,
         "input_size": list(loaded.input_size), "rounds": args.rounds, "beam_options": args.beam_options,
         "predict_images_per_s": round(median["predict"], 2), "beam_images_per_s": round(median["beam"], 2),
         "beam_over_predict": round(median["beam"] / median["predict"], 3), "all_rounds": speeds,

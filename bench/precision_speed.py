@@ -66,7 +66,7 @@ def main() -> None:
     median = {p: {k: statistics.median(v) for k, v in kinds.items()} for p, kinds in speeds.items()}
     flags = cpu_flags()
     result = {
-        "task": "precision-speed", "dataset": root.name, "model": args.model, "batch_size": args.batch_size,
+        "task": "precision-speed", "split": "train", "dataset": root.name, "model": args.model, "batch_size": args.batch_size,
         "crop_size": list(crop), "steps": args.steps, "rounds": args.rounds,
         "images_per_s": {p: {k: round(v, 2) for k, v in kinds.items()} for p, kinds in median.items()},
         "bf16_speedup": round(median["bf16"]["train"] / median["fp32"]["train"], 3),
