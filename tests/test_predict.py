@@ -62,6 +62,32 @@ def test_corrupt_file_is_reported_and_others_are_written(onnx_model, inputs, tmp
     assert "processed 1, skipped 4, failed 1" in again.output, again.output
 
 
+def test_localisation_maps_show_the_most_present_classes_where_they_are():
+    from semiseg_tf.inference.outputs import heat_colours, localisation_maps
+
+    image = np.full((20, 30, 3), 100, np.uint8)
+    probs = np.zeros((20, 30, 6), np.float32)
+    probs[..., 0] = 1.0
+    probs[:, 20:, 0], probs[:, 20:, 4] = 0.0, 1.0  # class 4 on the right third, class 0 elsewhere
+    maps = localisation_maps(image, probs, [f"c{i}" for i in range(6)], top=2)
+    assert maps.shape == (20, 90, 3) and (maps[:, :30] == image).all()
+    panel_0, panel_4 = maps[:, 30:60].astype(int), maps[:, 60:90].astype(int)
+    hot = (image[0, 0] * 0.35 + heat_colours()[255] * 0.65 + 0.5).astype(int)
+    cold = (image[0, 0] * 0.35 + heat_colours()[0] * 0.65 + 0.5).astype(int)
+    assert (panel_0[15:, :18] == hot).all() and (panel_0[15:, 22:] == cold).all()  # below the title
+    assert (panel_4[15:, 22:] == hot).all() and (panel_4[15:, :18] == cold).all()
+
+
+def test_predict_saves_localisation_maps(onnx_model, inputs, tmp_path):
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["predict", "--model", str(onnx_model / "model.onnx"), str(inputs),
+                                      "--out", str(out), "--save", "maps"])
+    assert "processed 5, skipped 0, failed 1" in result.output, result.output
+    for image in sorted(inputs.glob("train_*.png")):
+        width, height = Image.open(image).size
+        assert Image.open(out / "maps" / image.name).size == (width * 5, height)  # the image + 4 classes
+
+
 def test_in_graph_native_ids_equal_numpy_resize_and_argmax(onnx_model):
     """The ids onnxruntime computes at native size are those of finish_whole, up and down in size."""
     from semiseg_tf.inference import onnx_runner

@@ -57,7 +57,7 @@ def use_zoo_root(zoo: str | None) -> None:
 @click.option("--tile", type=TileType(), default=None,
               help="Sliding-window tiles (N or HxW) at native resolution instead of resizing.")
 @click.option("--overlap", type=click.IntRange(0), default=64, show_default=True, help="Tile overlap in pixels.")
-@click.option("--save", default="mask", show_default=True, help="Comma list of mask, overlay, probs.")
+@click.option("--save", default="mask", show_default=True, help="Comma list of mask, overlay, probs, maps (heat maps of the most present classes).")
 @click.option("--skip-existing", is_flag=True, help="Skip images whose outputs all exist (resume a job).")
 @click.option("--streams", type=click.IntRange(1), default=2, show_default=True,
               help="Batches in inference at once, each on a share of the cores (docs/2026-11-25-predict-speed.md).")

@@ -29,7 +29,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from semiseg_tf.data.classes import default_palette
 from semiseg_tf.data.imageio import IMAGE_SUFFIXES, decode_image
-from semiseg_tf.inference.outputs import LAYOUT, encode_outputs
+from semiseg_tf.inference.outputs import LAYOUT, encode_outputs, needs_probs
 from semiseg_tf.inference.postprocess import finish_whole, prepare_whole
 from semiseg_tf.inference.runners import Runner, open_runner
 from semiseg_tf.inference.tiling import predict_tiled
@@ -206,7 +206,7 @@ def run_beam_predict(model_ref: str, inputs, out: str, *, save=("mask",), batch_
     probe = open_runner(model_ref, engine, providers, tile or input_size, threads)  # fail here, not on a worker
     classes = probe.classes
     handler = SegmentationModelHandler(model_ref, engine, providers, tile or input_size, threads, batch_size,
-                                       tile, overlap, "probs" in save)
+                                       tile, overlap, needs_probs(save))
     options = PipelineOptions(shlex.split(beam_options))
     started = time.perf_counter()
     pipeline = beam.Pipeline(options=options)

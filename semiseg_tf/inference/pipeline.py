@@ -29,7 +29,7 @@ from semiseg_tf.data.classes import default_palette
 from semiseg_tf.data.dataset import find_images
 from semiseg_tf.data.errors import DataError
 from semiseg_tf.data.imageio import IMAGE_SUFFIXES, read_image
-from semiseg_tf.inference.outputs import KINDS, output_paths, write_outputs
+from semiseg_tf.inference.outputs import KINDS, needs_probs, output_paths, write_outputs
 from semiseg_tf.inference.postprocess import finish_whole, prepare_whole
 from semiseg_tf.inference.tiling import predict_tiled
 
@@ -175,8 +175,8 @@ def run_predict(runner, inputs, options: PredictOptions, progress: bool = True) 
         raise DataError(runner.source, f"has a fixed input of {runner.input_size[0]}x{runner.input_size[1]}, "
                         f"not the tile {options.tile[0]}x{options.tile[1]}.",
                         "use --tile HxW equal to the model input, or export with --input-size/--dynamic-size.")
-    if (options.tile or "probs" in options.save) and runner.output == "ids":
-        raise DataError(runner.source, "outputs class ids only; tiling and probabilities need logits.",
+    if (options.tile or needs_probs(options.save)) and runner.output == "ids":
+        raise DataError(runner.source, "outputs class ids only; tiling, probabilities and maps need logits.",
                         "export with --output logits (or probs).")
     options.out.mkdir(parents=True, exist_ok=True)
     summary, lock, throughput = Summary(), threading.Lock(), Throughput()
@@ -222,7 +222,7 @@ def run_predict(runner, inputs, options: PredictOptions, progress: bool = True) 
             path, paths, image, outputs, finished = item
             try:
                 ids, probs = outputs if finished else finish_whole(outputs, image.shape[:2], runner.output,
-                                                                   "probs" in paths)
+                                                                   needs_probs(paths))
                 palette = runner.classes.palette if runner.classes else default_palette(int(ids.max()) + 1)
                 write_outputs(paths, image, ids, probs, palette, runner.classes.names if runner.classes else None)
                 with lock:
@@ -232,7 +232,7 @@ def run_predict(runner, inputs, options: PredictOptions, progress: bool = True) 
             except Exception as error:  # noqa: BLE001
                 fail(path, error)
 
-    in_graph = runner.native_ids is not None and "probs" not in options.save and not options.tile
+    in_graph = runner.native_ids is not None and not needs_probs(options.save) and not options.tile
     if in_graph:
         try:
             runner.native_ids.build()
@@ -310,7 +310,7 @@ def _infer_loop(runner, options: PredictOptions, in_graph: bool, decoded: queue.
         if options.tile:
             try:
                 results.put((path, paths, image, predict_tiled(image, runner, options.tile, options.overlap,
-                                                                options.batch_size, "probs" in paths), True))
+                                                                options.batch_size, needs_probs(paths)), True))
             except Exception as error:  # noqa: BLE001
                 fail(path, error)
             continue

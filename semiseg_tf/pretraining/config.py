@@ -7,6 +7,8 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from semiseg_tf.training.config import device_count
+
 # --method name -> (module, class) in semiseg_tf.pretraining; imported on use (TensorFlow-free `--help`)
 METHODS = {
     "rotation": ("rotation", "RotationPretext"),
@@ -77,8 +79,7 @@ class PretrainConfig:
             raise ValueError(f"--batch-size {self.batch_size}: {self.method} needs at least 2 images a step.")
         if not isinstance(self.image_size, int) or self.image_size < 32:
             raise ValueError(f"--image-size {self.image_size}: must be a whole number >= 32 (pixels).")
-        if not (self.devices == "all" or (str(self.devices).isdigit() and int(self.devices) >= 1)):
-            raise ValueError(f"--devices {self.devices}: must be a whole number >= 1 or all.")
+        device_count(self.devices)
         if not self.learning_rate > 0:
             raise ValueError(f"--lr {self.learning_rate}: must be > 0, e.g. 1e-3.")
         if not self.weight_decay >= 0 or not 0 <= self.warmup_steps < self.steps:

@@ -13,6 +13,18 @@ class ConfigError(ValueError):
     """An option value that cannot work; the message names the option, the value and what is valid."""
 
 
+PRECISION_CHOICES = ("auto", "fp32", "bf16", "fp16")
+
+
+def device_count(devices: str) -> int | None:
+    """The number `--devices` asks for (None for "all"); the one check of its form, for train and pretrain."""
+    if devices == "all":
+        return None
+    if str(devices).isdigit() and int(devices) >= 1:
+        return int(devices)
+    raise ConfigError(f"--devices {devices}: must be a whole number >= 1 or all.")
+
+
 @dataclass
 class TrainConfig:
     """Options of `semiseg-tf train`; a resumed run reloads them from its run directory.
@@ -71,10 +83,9 @@ class TrainConfig:
         if self.labeled_fraction is not None and not 0 < self.labeled_fraction <= 1:
             raise ConfigError(f"--labeled-fraction {self.labeled_fraction}: must be in (0, 1], e.g. 0.125.")
         self.validate_annotations()
-        if self.precision not in ("auto", "fp32", "bf16", "fp16"):
-            raise ConfigError(f"--precision {self.precision}: valid: auto, fp32, bf16, fp16.")
-        if not (self.devices == "all" or (str(self.devices).isdigit() and int(self.devices) >= 1)):
-            raise ConfigError(f"--devices {self.devices}: must be a whole number >= 1 or all.")
+        if self.precision not in PRECISION_CHOICES:
+            raise ConfigError(f"--precision {self.precision}: valid: {', '.join(PRECISION_CHOICES)}.")
+        device_count(self.devices)
         if self.val_fraction is not None and not 0 < self.val_fraction < 1:
             raise ConfigError(f"--val-fraction {self.val_fraction}: must be in (0, 1), e.g. 0.1.")
         if not self.learning_rate > 0:

@@ -24,7 +24,7 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from semiseg_tf.training.config import ConfigError
+from semiseg_tf.training.config import PRECISION_CHOICES, ConfigError, device_count
 
 PRECISIONS = {"fp32": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
 BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
@@ -43,10 +43,10 @@ def cpu_flags() -> set[str]:
 def dtype_policy(precision: str) -> str:
     """The Keras policy of `--precision`: `auto` = float16 on a CUDA GPU, bfloat16 on a CPU with AMX or
     AVX512-BF16 (where it is faster), float32 otherwise."""
+    if precision not in PRECISION_CHOICES:
+        raise ConfigError(f"--precision {precision}: valid: {', '.join(PRECISION_CHOICES)}.")
     if precision in PRECISIONS:
         return PRECISIONS[precision]
-    if precision != "auto":
-        raise ConfigError(f"--precision {precision}: valid: auto, {', '.join(PRECISIONS)}.")
     if tf.config.list_physical_devices("GPU"):
         return PRECISIONS["fp16"]
     return PRECISIONS["bf16"] if cpu_flags() & set(BF16_CPU_FLAGS) else PRECISIONS["fp32"]
@@ -108,12 +108,7 @@ def distribution_strategy(devices: str, batch_size: int) -> tf.distribute.Strate
     if cluster():
         return multi_worker_strategy(devices, batch_size)
     available = training_devices()
-    if devices == "all":
-        count = len(available)
-    elif str(devices).isdigit() and int(devices) >= 1:
-        count = int(devices)
-    else:
-        raise ConfigError(f"--devices {devices}: must be a whole number >= 1 or all.")
+    count = device_count(devices) or len(available)
     if count > len(available):
         raise ConfigError(f"--devices {devices}: this machine has {len(available)} training device(s) "
                           f"({', '.join(available)}); pass --devices {len(available)} or all.")
@@ -128,7 +123,7 @@ def distribution_strategy(devices: str, batch_size: int) -> tf.distribute.Strate
 
 
 def multi_worker_strategy(devices: str, batch_size: int) -> tf.distribute.Strategy:
-    if devices not in ("1", "all"):
+    if device_count(devices) not in (1, None):
         raise ConfigError(f"--devices {devices}: with a multi-worker TF_CONFIG every worker uses all its GPUs "
                           "(else one CPU); pass --devices all or leave it out.")
     strategy = tf.distribute.MultiWorkerMirroredStrategy()

@@ -13,7 +13,6 @@ Run directory:
 from __future__ import annotations
 
 import json
-import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -159,8 +158,10 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False, verbose: i
     if resume:
         config.steps = steps or config.steps
         config.validate()
-    # A worker other than a cluster's chief computes only: what it would write goes to a scratch folder
-    writes = run_dir if chief else Path(tempfile.mkdtemp(prefix="semiseg-worker-"))
+    # A worker other than a cluster's chief computes only: what it would write goes to a scratch folder,
+    # removed when this returns, and by the object's finalizer if training fails
+    scratch = None if chief else tempfile.TemporaryDirectory(prefix="semiseg-worker-")
+    writes = run_dir if chief else Path(scratch.name)
     strategy = distribution_strategy(config.devices, config.batch_size)  # before TensorFlow starts its devices
     policy = dtype_policy(config.precision)
     dataset = SegmentationDataset(resolve_data(config.data))
@@ -193,8 +194,8 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False, verbose: i
                 method.fit(data, epochs=1, steps_per_epoch=config.steps - start_step, callbacks=[logger],
                            verbose=0, shuffle=False)
     seconds = time.time() - started
-    if not chief:
-        shutil.rmtree(writes, ignore_errors=True)
+    if scratch is not None:
+        scratch.cleanup()
         return {"steps": int(method.optimizer.iterations.numpy()), "chief": False,
                 "final_loss": logger.last_logs.get("loss"), "replicas": strategy.num_replicas_in_sync}
     segmenter = plain_segmenter(method.segmenter, config, dataset, strategy.num_replicas_in_sync > 1)
