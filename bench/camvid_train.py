@@ -7,6 +7,7 @@ evaluate on val and test at native size, record it.
 
 `--next-round-of RUN` (boxes, tags): RUN's predictions on the train images, restricted to what each
 image's boxes or tags allow (`semiseg-tf pseudo-label --boxes/--tags`), are this run's labels.
+`--pretrained NAME`: the encoder starts from `semiseg-tf pretrain ... --out runs/pretrain/NAME`.
 Resumable: rerunning the same command continues the run in runs/bench/<name>.
 """
 
@@ -23,6 +24,8 @@ from semiseg_tf.data import resolve_data
 from semiseg_tf.evaluation import evaluate
 from semiseg_tf.loading import load_segmenter
 from semiseg_tf.training import TrainConfig, train
+
+PRETRAIN = Path("runs/pretrain")  # `semiseg-tf pretrain --out runs/pretrain/NAME` runs that --pretrained names
 
 
 def pseudo_label_settings(folder: str) -> dict:
@@ -63,6 +66,14 @@ def next_round_labels(run: str, kind: str, weak_dir: str, out: Path) -> str:
                         ensemble_transforms("flip"), 0.0, loaded.input_size, dataset.classes.ignore_index,
                         dataset.classes.palette, source={"model": str(run_dir)}, constraint=constraint)
     return str(out)
+
+
+def pretrain_record(run: str) -> dict:
+    """What a run's encoder was pretrained with (its `semiseg-tf pretrain` card, without file names)."""
+    card = json.loads((PRETRAIN / run / "card.json").read_text())
+    keep = ("method", "paper", "images", "image_source", "image_size", "batch_size", "steps", "train_seconds",
+            "final_metric", "method_options")
+    return {"run": run, **{key: card[key] for key in keep if key in card}}
 
 
 def splits_of(data: Path) -> list[str]:
@@ -131,6 +142,9 @@ def main() -> None:
     parser.add_argument("--teacher", default=None, help="Run under runs/bench/ that made --extra-labels.")
     parser.add_argument("--init-from", default=None,
                         help="Run under runs/bench/ whose weights start training (fine-tuning); needs --variant.")
+    parser.add_argument("--pretrained", default=None,
+                        help="Run under runs/pretrain/ (`semiseg-tf pretrain --out runs/pretrain/NAME`) whose encoder "
+                             "weights start training; the result is named ...-pt<NAME>-... and records the card.")
     parser.add_argument("--method-option", action="append", default=[], metavar="KEY=VALUE",
                         help="Method hyper-parameter (repeatable), as `semiseg-tf train --method-option`.")
     parser.add_argument("--next-round-of", default=None,
@@ -157,6 +171,8 @@ def main() -> None:
         method = f"{method}-round{round_number}"
     if kind:
         method = f"{method}-{kind}"
+    if args.pretrained:
+        method = f"{method}-pt{args.pretrained}"
     if args.bn_recalibration_batches:
         method = f"{method}-pbn"
     if args.labeled_fraction is None:
@@ -176,6 +192,7 @@ def main() -> None:
                          bn_recalibration_batches=args.bn_recalibration_batches,
                          extra_labels=args.extra_labels, extra_labels_share=args.extra_labels_share,
                          init_from=str(Path("runs/bench") / args.init_from) if args.init_from else None,
+                         encoder_weights=str(PRETRAIN / args.pretrained) if args.pretrained else None,
                          method_options=parse_key_values(args.method_option))
     summary, results = train_and_evaluate(config, run_dir)
     weak = json.loads((Path(weak_dir) / "annotation.json").read_text()) if kind else {}
@@ -202,6 +219,7 @@ def main() -> None:
             **({"teacher": args.teacher, "extra_labels": pseudo_label_settings(args.extra_labels),
                 "extra_labels_share": args.extra_labels_share,
                 "teacher_train_seconds": run_seconds(args.teacher)} if args.extra_labels else {}),
+            **({"pretrain": pretrain_record(args.pretrained)} if args.pretrained else {}),
             **({"init_from": args.init_from, "init_train_seconds": run_seconds(args.init_from),
                 "learning_rate": args.learning_rate} if args.init_from else {}),
         })

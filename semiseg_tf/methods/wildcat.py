@@ -4,6 +4,11 @@ The segmenter's logits are the class maps; `TagLoss` pools them per class (top a
 multi-label scores trained against the tags. The trained segmenter is used as it is, or its predictions,
 restricted to each training image's tags (`semiseg-tf pseudo-label --tags`), become label maps for a
 second, fully supervised round.
+
+WILDCAT's multi-map transfer layer (M 1x1-convolution maps per class, averaged class-wise before spatial
+pooling) is not added: the average of M linear maps of the same features is one linear map, so the
+segmenter's 1x1 classifier already spans it (M changes only the parametrisation, not the class maps a
+model can express).
 """
 
 from __future__ import annotations
