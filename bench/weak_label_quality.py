@@ -25,10 +25,11 @@ from semiseg_tf.weak.box_labels import box_label_map
 
 def score(dataset: SegmentationDataset, label_maps) -> dict:
     """Pixel shares over the train images' valid (non-void) pixels: labeled, and correct among labeled,
-    overall and per class of the label."""
+    overall and per class of the label; and per true class, the share of its pixels labeled correctly
+    (what a thin class keeps)."""
     n, ignore = dataset.classes.num_classes, dataset.classes.ignore_index
     labeled = correct = valid = 0
-    per_class = np.zeros((n, 2), np.int64)  # labeled as c, correct
+    per_class = np.zeros((n, 3), np.int64)  # labeled as c, correct, true pixels of c
     for stem, labels in label_maps:
         full = read_mask(dataset.root / "masks" / f"{stem}.png", n, ignore)
         keep = (full != ignore) & (labels != ignore)
@@ -37,9 +38,12 @@ def score(dataset: SegmentationDataset, label_maps) -> dict:
         correct += right.sum()
         per_class[:, 0] += np.bincount(labels[keep], minlength=n)[:n]
         per_class[:, 1] += np.bincount(labels[right], minlength=n)[:n]
+        per_class[:, 2] += np.bincount(full[full != ignore], minlength=n)[:n]
     return {"labeled_share": round(float(labeled / valid), 4), "precision": round(float(correct / max(labeled, 1)), 4),
             "per_class_precision": {name: round(float(c / l), 4) if l else None
-                                    for name, (l, c) in zip(dataset.classes.names, per_class)}}
+                                    for name, (l, c, _) in zip(dataset.classes.names, per_class)},
+            "per_class_recall": {name: round(float(c / t), 4) if t else None
+                                 for name, (_, c, t) in zip(dataset.classes.names, per_class)}}
 
 
 def main() -> None:
@@ -47,6 +51,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=CAMVID)
     parser.add_argument("--weak", type=Path, required=True)
     parser.add_argument("--inner-shares", default="1,0.5,0.25")
+    parser.add_argument("--name", default=None, help="Result name (default: weak-label-quality-<weak folder>).")
     args = parser.parse_args()
     dataset = SegmentationDataset(args.data)
     stems = set(dataset.stems("train"))
@@ -63,7 +68,7 @@ def main() -> None:
         maps = sorted(p for p in folder.glob("*.png") if p.stem in stems)
         results = {"label_maps": score(dataset, ((p.stem, read_mask(p, n, ignore)) for p in maps))}
         kind = "label maps"
-    name = f"weak-label-quality-{args.weak.name}"
+    name = args.name or f"weak-label-quality-{args.weak.name}"
     write_result(name, {"task": "weak-label-quality", "dataset": args.data.name, "split": "train",
                         "weak": str(args.weak), "kind": kind, "results": results},
                  required=("task", "dataset", "split", "command", "date"))

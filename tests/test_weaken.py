@@ -79,7 +79,7 @@ def test_points_lie_inside_their_class(mask, per, count):
 
 def test_coarse_labels_never_cross_a_boundary(mask):
     band = 4
-    label_map = simulate.coarse_labels(mask, regions_of(mask), band=band)
+    label_map = simulate.coarse_labels(mask, regions_of(mask), band=band, core_share=0)
     labeled = label_map != IGNORE
     assert (label_map[labeled] == mask[labeled]).all()
     for class_id in np.unique(label_map[labeled]):
@@ -89,6 +89,18 @@ def test_coarse_labels_never_cross_a_boundary(mask):
     assert label_map[0, 0] == 0  # the image border is no boundary
     assert (label_map == 3).sum() > 0 and (label_map[55, :5] == IGNORE).all()
     assert (simulate.coarse_labels(mask, regions_of(mask), band=0) != IGNORE).sum() == (mask != IGNORE).sum() - 2
+
+
+def test_coarse_labels_keep_the_core_of_regions_thinner_than_the_band():
+    mask = np.zeros((60, 80), np.uint8)
+    mask[10:50, 40:46] = 1  # a pole 6 pixels wide: an 8-pixel band would remove all of it
+    uniform = simulate.coarse_labels(mask, regions_of(mask), band=8, core_share=0)
+    cored = simulate.coarse_labels(mask, regions_of(mask), band=8, core_share=0.5)
+    assert not (uniform == 1).any()
+    pole = cored == 1
+    assert pole.any() and (mask[pole] == 1).all()
+    assert pole.any(axis=0).nonzero()[0].tolist() == [41, 42, 43, 44]  # 2 or 3 from the edge: deeper than 1.5
+    assert ((cored == 0) == (uniform == 0)).all()  # the wide background keeps the uniform band
 
 
 def test_boxes_are_tight_and_jitter_stays_in_the_image(mask):

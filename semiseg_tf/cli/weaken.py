@@ -31,6 +31,9 @@ from semiseg_tf.cli.options import friendly_errors
               help="point: disc radius in masks/ (1: a 5-pixel plus that survives downscaling).")
 @click.option("--band", type=click.IntRange(min=0), default=8, show_default=True,
               help="coarse: unlabeled band along every boundary, px (8 suits 360x480).")
+@click.option("--core-share", type=click.FloatRange(0, 1, max_open=True), default=0.5, show_default=True,
+              help="coarse: a region thinner than twice the band keeps pixels deeper than this share of its "
+                   "deepest (0: thin regions vanish).")
 @click.option("--jitter", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True,
               help="box: each side moves by up to this fraction of the box size.")
 @click.option("--min-pixels", type=click.IntRange(min=1), default=1, show_default=True,

@@ -33,7 +33,7 @@ KINDS = ("scribble", "point", "coarse", "box", "tag")
 KIND_OPTIONS = {
     "scribble": ("width", "length_share", "region_share", "min_area"),
     "point": ("points", "per", "radius", "min_area"),
-    "coarse": ("band", "min_area"),
+    "coarse": ("band", "core_share", "min_area"),
     "box": ("jitter", "min_area"),
     "tag": ("min_pixels",),
 }
@@ -59,6 +59,7 @@ class WeakenOptions:
     per: str = "region"
     radius: float = 1.0
     band: int = 8
+    core_share: float = 0.5
     jitter: float = 0.0
     min_pixels: int = 1
 
@@ -68,6 +69,7 @@ class WeakenOptions:
                   ("min_area", self.min_area is None or self.min_area >= 1, ">= 1 pixel"),
                   ("points", self.points >= 1, ">= 1"), ("per", self.per in ("region", "class"), "region or class"),
                   ("radius", self.radius >= 0, ">= 0"), ("band", self.band >= 0, ">= 0"),
+                  ("core_share", 0 <= self.core_share < 1, "in [0, 1)"),
                   ("jitter", 0 <= self.jitter < 1, "in [0, 1)"), ("min_pixels", self.min_pixels >= 1, ">= 1")]
         for name, ok, valid in checks:
             if not ok:
@@ -121,7 +123,8 @@ def weaken(data: str | Path, kind: str, out: str | Path, split: str = "train", s
             label_map = rasterize_points(clicks, mask.shape, options.radius, classes.ignore_index, clip_to=mask)
             written[sample.stem], counts["points"] = clicks, len(clicks)
         elif kind == "coarse":
-            label_map = simulate.coarse_labels(mask, regions, band=options.band, ignore_index=classes.ignore_index)
+            label_map = simulate.coarse_labels(mask, regions, band=options.band, core_share=options.core_share,
+                                               ignore_index=classes.ignore_index)
         elif kind == "box":
             written[sample.stem] = simulate.box_annotations(mask, regions, rng, jitter=options.jitter)
             counts["boxes"] = len(written[sample.stem])
