@@ -11,6 +11,7 @@ import keras
 import pytest
 
 from semiseg_tf.training import TrainConfig, train
+from semiseg_tf.pretraining.config import PretrainConfig
 from semiseg_tf.training.config import ConfigError
 from semiseg_tf.training.devices import PRECISIONS, distribution_strategy, dtype_policy
 
@@ -40,8 +41,10 @@ def test_two_replicas_follow_one_device(shapes_data, tmp_path):
 def test_device_options_are_checked():
     with pytest.raises(ConfigError, match="--devices 64: this machine has"):
         distribution_strategy("64", 8)
-    with pytest.raises(ConfigError, match="whole number >= 1 or all"):
-        TrainConfig(devices="two").validate()
+    for check in (lambda: TrainConfig(devices="two").validate(), lambda: distribution_strategy("0", 8),
+                  lambda: PretrainConfig(method="rotation", data="d", devices="two").validate()):
+        with pytest.raises(ConfigError, match="whole number >= 1 or all"):  # one check, everywhere
+            check()
     with pytest.raises(ConfigError, match="--precision fp8"):
         TrainConfig(precision="fp8").validate()
     assert distribution_strategy("1", 8).num_replicas_in_sync == 1
