@@ -301,14 +301,14 @@ def test_bad_shard_is_a_one_line_usage_error(tmp_path):
 
 
 def test_beam_pipeline_writes_predicts_masks_and_a_dead_letter(onnx_model, inputs, tmp_path):
-    """DirectRunner: the same masks and overlays as the local runner; the corrupt file is in failures.jsonl
+    """DirectRunner: the same masks, overlays and maps as the local runner; the corrupt file is in failures.jsonl
     and the summary, the job finishes; --skip-existing resumes it."""
     pytest.importorskip("apache_beam", reason="the `beam` extra (README's test command installs it)")
     model = str(onnx_model / "model.onnx")
     local, beam = tmp_path / "local", tmp_path / "beam"
-    CliRunner().invoke(cli, ["predict", "--model", model, str(inputs), "--out", str(local), "--save", "mask,overlay"])
+    CliRunner().invoke(cli, ["predict", "--model", model, str(inputs), "--out", str(local), "--save", "mask,overlay,maps"])
     result = CliRunner().invoke(cli, ["predict", "--model", model, str(inputs), "--out", str(beam),
-                                      "--save", "mask,overlay", "--batch-size", "2", "--runner", "beam"])
+                                      "--save", "mask,overlay,maps", "--batch-size", "2", "--runner", "beam"])
     assert result.exit_code == 1, result.output
     assert "processed 5, skipped 0, failed 1 of 6" in result.output and "the whole Beam pipeline run" in result.output
     failures = [json.loads(line) for line in (beam / "failures.jsonl").read_text().splitlines()]
@@ -317,13 +317,13 @@ def test_beam_pipeline_writes_predicts_masks_and_a_dead_letter(onnx_model, input
     summary = json.loads((beam / "summary.json").read_text())
     assert summary["runner"] == "DirectRunner" and summary["failed"] == 1 and summary["images_per_s"] > 0
     for image in sorted(inputs.glob("train_*.png")):
-        for name in (image.name, f"overlay/{image.name}"):
+        for name in (image.name, f"overlay/{image.name}", f"maps/{image.name}"):
             assert np.array_equal(np.asarray(Image.open(beam / name)), np.asarray(Image.open(local / name))), name
     assert not list(beam.rglob("*.part"))
 
     (beam / "train_0001.png").unlink()
     again = CliRunner().invoke(cli, ["predict", "--model", model, str(inputs), "--out", str(beam), "--save",
-                                     "mask,overlay", "--runner", "beam", "--skip-existing"])
+                                     "mask,overlay,maps", "--runner", "beam", "--skip-existing"])
     assert "processed 1, skipped 4, failed 1" in again.output, again.output
 
 
