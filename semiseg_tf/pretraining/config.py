@@ -7,8 +7,6 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from semiseg_tf.training.config import device_count
-
 # --method name -> (module, class) in semiseg_tf.pretraining; imported on use (TensorFlow-free `--help`)
 METHODS = {
     "rotation": ("rotation", "RotationPretext"),
@@ -61,6 +59,7 @@ class PretrainConfig:
     def validate(self) -> None:
         """Refuse values that cannot run, naming the option and what is valid (before anything is written)."""
         from semiseg_tf.models.registry import PRESETS
+        from semiseg_tf.training.config import device_count
 
         if self.method not in METHODS:
             raise ValueError(f"--method {self.method}: unknown; valid: {', '.join(METHODS)}.")
