@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import datetime
 import json
-import platform
 import shlex
 import sys
 from pathlib import Path
+
+from semiseg_tf.diagnostics import machine
 
 RESULTS = Path(__file__).resolve().parent / "results"
 ROOT = RESULTS.parents[1]
@@ -23,23 +24,6 @@ def command_line() -> str:
     if script.is_relative_to(ROOT):
         script = script.relative_to(ROOT)
     return "python " + " ".join(shlex.quote(str(a)) for a in [script, *sys.argv[1:]])
-
-
-def machine() -> str:
-    """CPU model, core count, OS and the vector extensions that decide fp32/int8 speed (AVX-512, VNNI)."""
-    import os
-
-    model, flags = platform.processor() or platform.machine(), set()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        for line in cpuinfo.read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "model name":
-                model = value.strip()
-            elif key.strip() == "flags":
-                flags = set(value.split())
-    isa = [f for f in ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8") if f in flags]
-    return f"{model}, {os.cpu_count()} cores, {platform.system()}" + (f", {'/'.join(isa)}" if isa else "")
 
 
 def write_result(name: str, result: dict, required=REQUIRED) -> Path:

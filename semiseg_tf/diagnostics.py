@@ -8,9 +8,28 @@ from __future__ import annotations
 
 import platform
 from importlib import metadata
+from pathlib import Path
 
 # packages that install the `tensorflow` module (into one folder: never more than one at a time)
 TF_DISTRIBUTIONS = ("tensorflow", "tensorflow-cpu", "tf-nightly")
+
+
+def machine() -> str:
+    """This machine in one line, as runs, results and cards record it: CPU model, core count, OS and the
+    vector extensions that decide fp32/int8 speed (AVX-512, VNNI)."""
+    import os
+
+    model, flags = platform.processor() or platform.machine(), set()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name":
+                model = value.strip()
+            elif key.strip() == "flags":
+                flags = set(value.split())
+    isa = [f for f in ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8") if f in flags]
+    return f"{model}, {os.cpu_count()} cores, {platform.system()}" + (f", {'/'.join(isa)}" if isa else "")
 
 
 def _version(distribution: str) -> str | None:

@@ -21,6 +21,7 @@ import keras
 import tensorflow as tf
 
 from semiseg_tf.data import DataError, SegmentationDataset, resolve_data
+from semiseg_tf.diagnostics import machine
 from semiseg_tf.loading import load_segmenter
 from semiseg_tf.losses import MaskedCrossEntropy
 from semiseg_tf.methods import get_method
@@ -213,6 +214,7 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False, verbose: i
         "final_loss": logger.last_logs.get("loss"),
         "replicas": strategy.num_replicas_in_sync,
         "dtype_policy": policy,
+        "machine": machine(),
     }
     (run_dir / "timing.json").write_text(json.dumps(summary, indent=1))
     return summary
