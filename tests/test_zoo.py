@@ -271,3 +271,18 @@ def test_a_card_records_weak_labels_with_their_annotation_hours(tmp_path):
             "classes": {"names": ["a", "b"]}, "input": {"size": [8, 8], "normalisation": {"mean": 0, "std": 1}},
             "training": section, "data_licence": "n/a", "metrics": {}, "files": {}}
     assert "- Weak labels: scribble on 12 images (13.45 simulated annotation hours" in render_card(card)
+    assert "label budget no full masks" in render_card(card)
+
+
+def test_shipped_box_entry_records_its_boxes_and_verifies(monkeypatch):
+    """camvid-deeplabv3plus-box@1.0.0: trained on simulated boxes only, val and test on the card."""
+    from semiseg_tf.zoo import resolve
+    from semiseg_tf.zoo.card import card_metrics
+
+    monkeypatch.delenv("SEMISEG_ZOO", raising=False)
+    card = resolve("camvid-deeplabv3plus-box").card()
+    weak = card["training"]["weak_labels"]["box"]
+    assert weak["images"] == 367 and 0 < weak["annotation_hours"] < weak["full_mask_hours"]
+    assert set(card_metrics(card)) == {"val", "test"}
+    verified = CliRunner().invoke(cli, ["zoo", "verify", "camvid-deeplabv3plus-box", "--checksums-only"])
+    assert verified.exit_code == 0 and "OK     camvid-deeplabv3plus-box@1.0.0" in verified.output, verified.output
