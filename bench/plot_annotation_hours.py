@@ -24,6 +24,15 @@ from results_io import RESULTS, ROOT  # noqa: E402
 OUT = ROOT / "docs" / "annotation-hours.png"
 
 
+WEAK_NAMES = {"scribble": "scribbles", "point": "points", "coarse": "coarse masks", "box": "boxes", "tag": "tags"}
+
+
+def variants(result: dict) -> list[str]:
+    """The `--variant` words in a weak run's method name (`supervised-core0.5-coarse-pbn` -> ['core0.5'])."""
+    words = result["method"].split("-")
+    return [w for w in words[1:] if w not in ("pbn", result["supervision"]) and not w.startswith("round")]
+
+
 def points(results: dict[str, dict]) -> list[dict]:
     """{label, hours, test, supervision} for each PreciseBN CamVid run with a test record and known hours."""
     runs = [r for r in results.values() if is_precise_bn_run(r) and "_test" in r]
@@ -31,7 +40,9 @@ def points(results: dict[str, dict]) -> list[dict]:
     out = []
     for r in runs:
         if r.get("annotation_hours") is not None:
-            hours, label = r["annotation_hours"], f"{r['supervision']}s"
+            hours, label = r["annotation_hours"], WEAK_NAMES.get(r["supervision"], r["supervision"])
+            label += f" round {r['round']}" if r.get("round", 1) > 1 else ""
+            label += "".join(f" ({v})" for v in variants(r) if not v.startswith("crf"))
             crf = (r.get("method_options") or {}).get("crf_weight")
             label += f" + gated CRF {crf:g}" if crf else ", partial CE"
         elif split_hours is not None:
