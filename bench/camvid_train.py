@@ -72,7 +72,7 @@ def pretrain_record(run: str) -> dict:
     """What a run's encoder was pretrained with (its `semiseg-tf pretrain` card, without file names)."""
     card = json.loads((PRETRAIN / run / "card.json").read_text())
     keep = ("method", "paper", "images", "image_source", "image_size", "batch_size", "steps", "train_seconds",
-            "final_metric", "method_options")
+            "machine", "final_metric", "method_options")
     return {"run": run, **{key: card[key] for key in keep if key in card}}
 
 

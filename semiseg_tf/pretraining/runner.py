@@ -23,6 +23,7 @@ import keras
 import tensorflow as tf
 
 from semiseg_tf.data import DataError
+from semiseg_tf.diagnostics import machine
 from semiseg_tf.models import build_model
 from semiseg_tf.pretraining.config import PretrainConfig, method_class
 from semiseg_tf.pretraining.encoder_weights import CONFIG_FILE, WEIGHTS_FILE, save_encoder
@@ -162,6 +163,7 @@ def write_card(run_dir: Path, config: PretrainConfig, model, samples, start_step
         "steps": int(model.optimizer.iterations.numpy()),
         "resumed_from_step": start_step,
         "train_seconds": round(seconds, 1),
+        "machine": machine(),
         "images_per_second": round((config.steps - start_step) * config.batch_size / max(session_seconds, 1e-9), 2)
         if config.steps > start_step else None,
         "final_metric": {"name": model.metric_name, "value": None if metric is None else float(metric),
