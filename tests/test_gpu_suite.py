@@ -32,6 +32,8 @@ def numbers(value):
 
 def suite(tmp_path: Path, *args: str, timeout: int = 900, **env) -> subprocess.CompletedProcess:
     environment = {**os.environ, "TMPDIR": str(tmp_path), "GPU_SUITE_DATA": str(tmp_path / "no-camvid"), **env}
+    # the dry run uses the `python` on PATH: this interpreter's, as in an activated venv
+    environment["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{environment.get('PATH', '')}"
     return subprocess.run(["bash", str(SUITE), *args], cwd=ROOT, env=environment, capture_output=True, text=True,
                           timeout=timeout)
 
