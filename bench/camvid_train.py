@@ -147,6 +147,8 @@ def main() -> None:
                              "weights start training; the result is named ...-pt<NAME>-... and records the card.")
     parser.add_argument("--method-option", action="append", default=[], metavar="KEY=VALUE",
                         help="Method hyper-parameter (repeatable), as `semiseg-tf train --method-option`.")
+    parser.add_argument("--grow-to-superpixels", type=float, default=None, metavar="SCALE",
+                        help="Grow partial labels to Felzenszwalb superpixels of this scale (e.g. 100).")
     parser.add_argument("--next-round-of", default=None,
                         help="Run under runs/bench/ whose box- or tag-constrained predictions are this run's labels.")
     parser.add_argument("--variant", default=None,
@@ -169,6 +171,8 @@ def main() -> None:
             parser.error("--next-round-of needs --annotations box=DIR or tag=DIR")
         round_number = json.loads((RESULTS / f"{args.next_round_of}.json").read_text()).get("round", 1) + 1
         method = f"{method}-round{round_number}"
+    if args.grow_to_superpixels:
+        method = f"{method}-sp{args.grow_to_superpixels:g}"
     if kind:
         method = f"{method}-{kind}"
     if args.pretrained:
@@ -187,6 +191,7 @@ def main() -> None:
     config = TrainConfig(data=args.data, model=args.model, method=args.method,
                          labeled_fraction=args.labeled_fraction or None, steps=args.steps,
                          annotations={kind: labels_dir} if kind else {},
+                         superpixel_scale=args.grow_to_superpixels,
                          batch_size=args.batch_size, train_size=size, crop_size=crop, learning_rate=args.learning_rate,
                          checkpoint_every=args.checkpoint_every, seed=args.seed, jit_compile=args.jit_compile,
                          bn_recalibration_batches=args.bn_recalibration_batches,
@@ -206,6 +211,7 @@ def main() -> None:
             **({"annotation_hours": round(weak["annotation_hours"], 2),
                 "full_mask_hours": round(weak["full_mask"]["annotation_hours"], 2),
                 "weak_labeled_images": stored["weak_counts"][kind], "annotations": weak_dir} if kind else {}),
+            **({"superpixel_scale": args.grow_to_superpixels} if args.grow_to_superpixels else {}),
             **({"round": round_number, "previous_round": args.next_round_of} if round_number else {}),
             "labeled_fraction": args.labeled_fraction, "labeled_images": stored["labeled_count"],
             "seed": args.seed, "miou": result["miou"], "per_class_iou": result["per_class_iou"],

@@ -29,9 +29,11 @@ WEAK_NAMES = {"scribble": "scribbles", "point": "points", "coarse": "coarse mask
 
 def variants(result: dict) -> list[str]:
     """The `--variant` words in a weak run's method name (`supervised-core0.5-coarse-pbn` -> ['core0.5']), less
-    the round and the CRF weight, which the label names from their own fields."""
+    the round, the CRF weight and the superpixel growth, which the label names from their own fields."""
     words = result["method"].split("-")
-    return [w for w in words[1:] if w not in ("pbn", result["supervision"]) and not w.startswith(("round", "crf"))]
+    grown = f"sp{result['superpixel_scale']:g}" if result.get("superpixel_scale") else None
+    return [w for w in words[1:] if w not in ("pbn", result["supervision"], grown)
+            and not w.startswith(("round", "crf"))]
 
 
 def points(results: dict[str, dict]) -> list[dict]:
@@ -44,6 +46,7 @@ def points(results: dict[str, dict]) -> list[dict]:
             hours, label = r["annotation_hours"], WEAK_NAMES.get(r["supervision"], r["supervision"])
             label += f" round {r['round']}" if r.get("round", 1) > 1 else ""
             label += "".join(f" ({v})" for v in variants(r))
+            label += " grown to superpixels" if r.get("superpixel_scale") else ""
             crf = (r.get("method_options") or {}).get("crf_weight")
             label += f" + gated CRF {crf:g}" if crf else ", partial CE"
         elif split_hours is not None:

@@ -235,3 +235,45 @@ def test_camvid_three_images(camvid, tmp_path):
         weak = np.asarray(Image.open(tmp_path / "out" / "masks" / f"{stem}.png"))
         assert ((weak == IGNORE) | (weak == full)).all() and (weak != IGNORE).mean() > 0.005
     assert summary["full_mask"]["annotation_hours"] > 10 * summary["annotation_hours"]
+
+
+def test_clicks_grow_to_the_superpixels_they_agree_on():
+    """A click fills its colour region (not the blurred seam, its own thin segments); two disagreeing clicks
+    in one region keep only themselves."""
+    from semiseg_tf.weak.superpixels import grow_to_superpixels
+
+    image = np.zeros((40, 60, 3), np.uint8)
+    image[:, :30] = (200, 40, 40)
+    image[:, 30:] = (30, 60, 220)
+    clicks = np.full((40, 60), IGNORE, np.uint8)
+    clicks[20, 10] = 1
+    grown = grow_to_superpixels(image, clicks, IGNORE, scale=100)
+    assert (grown[:, :26] == 1).all() and (grown[:, 30:] == IGNORE).all()
+    clicks[5, 40], clicks[30, 50] = 2, 3  # disagree inside the blue half
+    grown = grow_to_superpixels(image, clicks, IGNORE, scale=100)
+    assert (grown[:, :26] == 1).all() and (grown[:, 30:] != IGNORE).sum() == 2
+    assert grown[5, 40] == 2 and grown[30, 50] == 3
+    assert (grow_to_superpixels(image, np.full_like(clicks, IGNORE)) == IGNORE).all()
+
+
+def test_training_grows_partial_labels_once_into_the_run(shapes_data, tmp_path):
+    """`superpixel_scale`: the run trains on grown copies of the label maps, cached in the run folder."""
+    from semiseg_tf.data.imageio import read_mask
+    from semiseg_tf.training.samples import weak_samples
+
+    dataset = SegmentationDataset(shapes_data)
+    stems = dataset.stems("train")[:3]
+    (tmp_path / "clicks" / "masks").mkdir(parents=True)
+    for stem in stems:
+        full = read_mask(shapes_data / "masks" / f"{stem}.png", 5)
+        clicks = np.full_like(full, IGNORE)
+        clicks[::8, ::8] = full[::8, ::8]
+        Image.fromarray(clicks).save(tmp_path / "clicks" / "masks" / f"{stem}.png")
+    chosen = weak_samples(dataset, {"point": str(tmp_path / "clicks")}, stems, tmp_path / "run", superpixel_scale=100)
+    grown = tmp_path / "run" / "point-superpixels100"
+    assert [chosen[s].mask for s in stems] == [grown / f"{s}.png" for s in stems]
+    for stem in stems:
+        clicks = read_mask(tmp_path / "clicks" / "masks" / f"{stem}.png", 5)
+        labels = read_mask(grown / f"{stem}.png", 5)
+        assert (labels != IGNORE).sum() > (clicks != IGNORE).sum()
+        assert (labels[clicks != IGNORE] == clicks[clicks != IGNORE]).all()

@@ -32,6 +32,10 @@ POSITIVE = click.IntRange(min=1)
                    "box label maps in DIR/masks/<stem>.png (255 = unlabeled), clicks (points.csv), boxes "
                    "(boxes.csv) or image tags (tags.csv, --method wildcat), e.g. from `semiseg-tf weaken`. Without "
                    "--labeled-fraction/--labeled-list no full mask is used.")
+@click.option("--grow-to-superpixels", "superpixel_scale", type=click.FloatRange(min=0, min_open=True), default=None,
+              metavar="SCALE",
+              help="Grow scribbles, points and coarse masks to each Felzenszwalb superpixel (scikit-image scale, "
+                   "e.g. 100) whose labeled pixels agree, once before training (ScribbleSup's propagation).")
 @click.option("--extra-labels", type=click.Path(file_okay=False), default=None,
               help="Folder of pseudo-label masks (from `semiseg-tf pseudo-label`) used as extra labeled data.")
 @click.option("--extra-labels-share", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=None,

@@ -45,6 +45,7 @@ class TrainConfig:
     unlabeled: str | None = None  # folder of extra unlabeled images (semi-supervised methods)
     unlabeled_ratio: int = 1  # unlabeled images per labeled image in a step
     annotations: dict = field(default_factory=dict)  # weak labels by kind: {"scribble": DIR, ...}
+    superpixel_scale: float | None = None  # grow partial labels to Felzenszwalb superpixels of this scale
     extra_labels: str | None = None  # folder of pseudo-label masks named like the images (data distillation)
     extra_labels_share: float | None = None  # share of each batch drawn from extra_labels (None: uniform over all)
     init_from: str | None = None  # run directory, .keras file or zoo name whose weights start the model
@@ -80,6 +81,8 @@ class TrainConfig:
         if not isinstance(self.bn_recalibration_batches, int) or self.bn_recalibration_batches < 0:
             raise ConfigError(f"--bn-recalibration-batches {self.bn_recalibration_batches}: must be a whole number "
                               ">= 0 (0 keeps the moving averages).")
+        if self.superpixel_scale is not None and not self.superpixel_scale > 0:
+            raise ConfigError(f"--grow-to-superpixels {self.superpixel_scale}: must be > 0, e.g. 100.")
         if self.labeled_fraction is not None and not 0 < self.labeled_fraction <= 1:
             raise ConfigError(f"--labeled-fraction {self.labeled_fraction}: must be in (0, 1], e.g. 0.125.")
         self.validate_annotations()

@@ -104,13 +104,19 @@ def tagged_samples(dataset: SegmentationDataset, folder: Path, stems: list[str])
 
 
 def weak_samples(dataset: SegmentationDataset, annotations: dict[str, str], stems: list[str],
-                 cache: Path) -> dict[str, Sample]:
+                 cache: Path, superpixel_scale: float | None = None) -> dict[str, Sample]:
     """{stem: sample} of the `stems` that a weak-annotation folder labels (`semiseg-tf weaken`'s output, or the
     user's own label maps, clicks, boxes or tags); the first folder that has a stem wins. Label maps train with
-    the masked cross-entropy (255 ignored) plus the method's edge-aware term; tags with a tag method."""
+    the masked cross-entropy (255 ignored) plus the method's edge-aware term; tags with a tag method. With
+    `superpixel_scale`, scribbles, points and coarse masks first grow to the superpixels they touch."""
+    from semiseg_tf.weak.superpixels import grown_label_maps
+
     chosen: dict[str, Sample] = {}
     for kind, folder in annotations.items():
         masks = label_map_folder(dataset, kind, Path(folder), cache)
+        if superpixel_scale and kind in PARTIAL_KINDS and masks is not None and masks.is_dir():
+            masks = grown_label_maps(dataset, masks, stems, cache / f"{kind}-superpixels{superpixel_scale:g}",
+                                     superpixel_scale)
         if masks is None:
             found = tagged_samples(dataset, Path(folder), stems)
         else:
@@ -154,7 +160,8 @@ def choose_samples(config, dataset: SegmentationDataset, run_dir: Path) -> RunSa
         labeled, unlabeled = [], list(stems)  # weak labels only
     else:
         labeled, unlabeled = select_labeled(stems, config.labeled_fraction, config.labeled_list, config.seed)
-    weak = weak_samples(dataset, config.annotations, unlabeled, cache=run_dir / "annotations")
+    weak = weak_samples(dataset, config.annotations, unlabeled, cache=run_dir / "annotations",
+                        superpixel_scale=config.superpixel_scale)
     unlabeled = [stem for stem in unlabeled if stem not in weak]
     extra = extra_labeled_samples(dataset, config.extra_labels, unlabeled) if config.extra_labels else []
     pool = unlabeled_pool(dataset, unlabeled, config.unlabeled) if get_method(config.method).uses_unlabeled else []

@@ -83,13 +83,15 @@ def training_section(run_config: dict, timing: dict, trained_on: str | None = No
 
 def weak_labels(run_config: dict) -> dict:
     """{kind: images, folder as typed, simulated annotation hours (and full masks' for the same images)}."""
-    section = {}
-    for kind, folder in run_config["train"]["annotations"].items():
+    section, grown = {}, run_config["train"].get("superpixel_scale")
+    for kind, folder in run_config["train"].get("annotations", {}).items():
         record = Path(folder) / "annotation.json"
         hours = json.loads(record.read_text()) if record.is_file() else {}
         section[kind] = {"images": run_config.get("weak_counts", {}).get(kind), "folder": portable_data(folder),
                          "annotation_hours": hours.get("annotation_hours"),
-                         "full_mask_hours": hours.get("full_mask", {}).get("annotation_hours")}
+                         "full_mask_hours": hours.get("full_mask", {}).get("annotation_hours"),
+                         **({"grown_to_superpixels": {"method": "felzenszwalb", "scale": grown}}
+                            if grown and kind in ("scribble", "point", "coarse") else {})}
     return section
 
 
