@@ -2,10 +2,12 @@
 
     python bench/weak_label_quality.py --data ../shared/data/camvid --weak runs/weak/camvid-box
     python bench/weak_label_quality.py --data ../shared/data/camvid --weak runs/bench/RUN-labels
+    python bench/weak_label_quality.py --data ../shared/data/camvid --weak runs/weak/camvid-point --grow-to-superpixels 100
 
 For box annotations (a folder with boxes.csv), the first-round label maps at several `inner_share`
 values; for a folder of label maps (masks/ or <stem>.png: scribbles, coarse masks, a next round's
-pseudo-labels), the maps as they are. Scored against the full masks of the same train images (the
+pseudo-labels), the maps as they are, or grown to superpixels as `train --grow-to-superpixels` grows them
+(a list of scales: one setting each). Scored against the full masks of the same train images (the
 masks are only read here, never by training); writes bench/results/weak-label-quality-<name>.json.
 """
 
@@ -18,9 +20,10 @@ import numpy as np
 
 from results_io import CAMVID, write_result
 
-from semiseg_tf.data import SegmentationDataset, read_mask
+from semiseg_tf.data import SegmentationDataset, read_image, read_mask
 from semiseg_tf.data.annotations import read_boxes
 from semiseg_tf.weak.box_labels import box_label_map
+from semiseg_tf.weak.superpixels import grow_to_superpixels
 
 
 def score(dataset: SegmentationDataset, label_maps) -> dict:
@@ -46,11 +49,20 @@ def score(dataset: SegmentationDataset, label_maps) -> dict:
                                  for name, (_, c, t) in zip(dataset.classes.names, per_class)}}
 
 
+def grown(dataset: SegmentationDataset, path: Path, scale: float) -> np.ndarray:
+    """The label map at `path` grown to its image's superpixels, as training grows it."""
+    image = read_image(dataset.samples(stems=[path.stem], labeled=False)[0].image)
+    labels = read_mask(path, dataset.classes.num_classes, dataset.classes.ignore_index)
+    return grow_to_superpixels(image, labels, dataset.classes.ignore_index, scale)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=CAMVID)
     parser.add_argument("--weak", type=Path, required=True)
     parser.add_argument("--inner-shares", default="1,0.5,0.25")
+    parser.add_argument("--grow-to-superpixels", default=None, metavar="SCALES",
+                        help="Label maps grown to Felzenszwalb superpixels at each of these scales (e.g. 100,300).")
     parser.add_argument("--name", default=None, help="Result name (default: weak-label-quality-<weak folder>).")
     args = parser.parse_args()
     dataset = SegmentationDataset(args.data)
@@ -67,6 +79,8 @@ def main() -> None:
         folder = args.weak / "masks" if (args.weak / "masks").is_dir() else args.weak
         maps = sorted(p for p in folder.glob("*.png") if p.stem in stems)
         results = {"label_maps": score(dataset, ((p.stem, read_mask(p, n, ignore)) for p in maps))}
+        for scale in (float(v) for v in (args.grow_to_superpixels or "").split(",") if v):
+            results[f"superpixels={scale:g}"] = score(dataset, ((p.stem, grown(dataset, p, scale)) for p in maps))
         kind = "label maps"
     name = args.name or f"weak-label-quality-{args.weak.name}"
     write_result(name, {"task": "weak-label-quality", "dataset": args.data.name, "split": "train",
