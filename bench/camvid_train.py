@@ -23,6 +23,7 @@ from semiseg_tf.cli.options import parse_key_values
 from semiseg_tf.data import resolve_data
 from semiseg_tf.evaluation import evaluate
 from semiseg_tf.loading import load_segmenter
+from semiseg_tf.methods import get_method
 from semiseg_tf.training import TrainConfig, train
 
 PRETRAIN = Path("runs/pretrain")  # `semiseg-tf pretrain --out runs/pretrain/NAME` runs that --pretrained names
@@ -202,7 +203,7 @@ def main() -> None:
     summary, results = train_and_evaluate(config, run_dir)
     weak = json.loads((Path(weak_dir) / "annotation.json").read_text()) if kind else {}
     stored = json.loads((run_dir / "config.json").read_text())
-    semi = args.method not in ("supervised", "wildcat") or bool(args.extra_labels)
+    semi = get_method(args.method).uses_unlabeled or bool(args.extra_labels)
     for split, result in results.items():  # one record per split, same fields
         write_result(name if split == "val" else f"{name}.{split}", {
             "task": f"{dataset}-semi" if semi else f"{dataset}-supervised",

@@ -48,7 +48,9 @@ def points(results: dict[str, dict]) -> list[dict]:
             label += "".join(f" ({v})" for v in variants(r))
             label += " grown to superpixels" if r.get("superpixel_scale") else ""
             crf = (r.get("method_options") or {}).get("crf_weight")
-            label += f" + gated CRF {crf:g}" if crf else ", partial CE"
+            method = r["method"].split("-")[0]
+            label += f" + {method}" if method != "supervised" else ""
+            label += f" + gated CRF {crf:g}" if crf else ", partial CE" if method == "supervised" else ""
         elif split_hours is not None:
             hours = split_hours * r["labeled_fraction"]
             label = f"{r['labeled_images']} masks" + ("" if r["supervision"] == "full"

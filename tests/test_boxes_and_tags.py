@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 from click.testing import CliRunner
 
-from semiseg_tf.data import SegmentationDataset, read_mask, train_dataset
+from semiseg_tf.data import AugmentConfig, SegmentationDataset, read_mask, train_dataset
 from semiseg_tf.data.annotations import Box, write_boxes_csv, write_tags_csv
 from semiseg_tf.losses import TagLoss, wildcat_pool
 from semiseg_tf.losses.tags import region_count
@@ -116,6 +116,70 @@ def test_tag_loss_prefers_maps_that_show_the_tagged_classes():
     assert float(absent) > 1.0  # the pixels of class 1, which the image is not tagged with
     assert float(TagLoss(absent_weight=0.0)(tags, tf.constant(wrong))) == pytest.approx(float(classification))
     assert TagLoss.from_config(loss.get_config()).get_config() == loss.get_config()
+
+
+# === Boxes as a loss (box-tightness prior) ===
+def test_tightness_wants_the_object_on_every_row_and_column_of_its_box():
+    """A class-1 box over rows 2-5, columns 3-6 (inside a whole-image class-0 box): a vertical bar
+    touches every row but not every column; filling the box satisfies both. Outside the class-1 box only
+    class 0 is a candidate, inside both are."""
+    from semiseg_tf.losses.boxes import BoxLoss
+
+    boxes = tf.constant([[[0, 0, 0, 7, 7], [1, 3, 2, 6, 5], [-1, -1, -1, -1, -1]]], tf.float32)
+    bar, full = np.zeros((1, 8, 8, 2), np.float32), np.zeros((1, 8, 8, 2), np.float32)
+    bar[...] = full[...] = [4.0, -4.0]
+    bar[0, 2:6, 4] = [-4.0, 4.0]
+    full[0, 2:6, 3:7] = [-4.0, 4.0]
+    loss = BoxLoss(pool_stride=1)
+    (tight_bar, candidate_bar), (tight_full, candidate_full) = (loss.parts(boxes, tf.constant(m)) for m in (bar, full))
+    # bags: the class-0 box's 16 lines (all satisfied), the class-1 box's 4 rows (satisfied) and 4 columns
+    # (3 of which hold only p1 = sigmoid(-8) with the bar)
+    assert float(tight_full) == pytest.approx(-np.log(1 / (1 + np.exp(-8))), abs=1e-3)
+    assert float(tight_bar) == pytest.approx((3 * 8.0 + 21 * float(tight_full)) / 24, rel=1e-2)
+    assert float(candidate_bar) == pytest.approx(float(candidate_full), abs=1e-6)  # both classes are candidates
+    assert float(candidate_full) < 1e-3
+    wrong = full.copy()
+    wrong[0, 0, 0] = [-4.0, 4.0]  # class 1 outside every class-1 box
+    assert float(loss.parts(boxes, tf.constant(wrong))[1]) > float(candidate_full) + 8.0 / 64 - 1e-3
+    assert BoxLoss.from_config(loss.get_config()).get_config() == loss.get_config()
+
+
+def test_box_batches_carry_the_boxes_through_augmentation(shapes_data, tmp_path):
+    from semiseg_tf.training.samples import weak_samples
+
+    folder, _, boxes = tagged_copy(shapes_data, tmp_path)
+    dataset = SegmentationDataset(shapes_data)
+    samples = list(weak_samples(dataset, {"box": str(folder)}, dataset.stems("train"), tmp_path).values())
+    assert all(s.kind == "box" and s.boxes == tuple(boxes[s.stem]) for s in samples)
+    count = max(len(b) for b in boxes.values())
+    flips_only = AugmentConfig(scale_range=(1.0, 1.0))  # each image as it is or mirrored, with its boxes
+    batches = train_dataset(samples, 5, batch_size=len(samples), base_size=(32, 48), crop_size=(32, 48),
+                            targets="boxes", seed=3, augment=flips_only)
+    images, target = next(iter(batches))
+    assert target["masks"].shape == (len(samples), 32, 48) and target["boxes"].shape == (len(samples), count, 5)
+    originals = {tuple(sorted((b.class_id, b.x0, b.y0, b.x1, b.y1) for b in found)) for found in boxes.values()}
+    mirrored = {tuple(sorted((c, 47 - x1, y0, 47 - x0, y1) for c, x0, y0, x1, y1 in found)) for found in originals}
+    flipped = 0
+    for labels, moved in zip(target["masks"].numpy(), target["boxes"].numpy()):
+        found = tuple(sorted(tuple(int(v) for v in box) for box in moved[moved[:, 0] >= 0]))
+        assert found in originals | mirrored
+        flipped += found in mirrored - originals
+    assert 0 < flipped < len(samples)
+
+
+def test_bbtp_trains_on_boxes_and_needs_their_file(shapes_data, tmp_path, eager):
+    from semiseg_tf.training.config import ConfigError
+
+    folder, _, _ = tagged_copy(shapes_data, tmp_path)
+    run = tmp_path / "bbtp"
+    train(config(shapes_data, method="bbtp", annotations={"box": str(folder)}), run, verbose=0)
+    assert json.loads((run / "config.json").read_text())["method"] == {
+        "name": "bbtp", "tight_weight": 1.0, "candidate_weight": 1.0, "box_pool_stride": 4}
+    history = (run / "history.csv").read_text()
+    assert "loss_tight" in history and "loss_candidate" in history
+    with pytest.raises(ConfigError, match="trains on the boxes themselves"):
+        train(config(shapes_data, method="bbtp", annotations={"box": str(run / "annotations" / "box")}),
+              tmp_path / "no-boxes", verbose=0)
 
 
 # === Tags through the pipeline and training ===

@@ -36,7 +36,7 @@ def assert_clean_error(result, *words):
 def trained_run(shapes_data, tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("cli") / "run"
     result = invoke("train", "--data", shapes_data, "--model", "unet-tiny", "--steps", 4, "--batch-size", 2,
-                    "--checkpoint-every", 2, "--lr", 3e-3, "--out", run_dir)
+                    "--checkpoint-every", 2, "--lr", 3e-3, "--bn-recalibration-batches", 2, "--out", run_dir)
     return run_dir, result
 
 
@@ -111,7 +111,8 @@ def test_equivariance_flags_are_method_options(shapes_data, tmp_path):
     run_dir = tmp_path / "eq"
     result = invoke("train", "--data", shapes_data, "--model", "unet-tiny", "--method", "fixmatch", "--steps", 2,
                     "--batch-size", 2, "--labeled-fraction", 0.5, "--equivariance-weight", 0.5,
-                    "--equivariance-transforms", "hflip", "--seed", 4, "--no-eval", "--out", run_dir)
+                    "--equivariance-transforms", "hflip", "--seed", 4, "--bn-recalibration-batches", 1, "--no-eval",
+                    "--out", run_dir)
     assert result.exit_code == 0, result.output
     stored = json.loads((run_dir / "config.json").read_text())
     assert stored["train"]["method_options"] == {"equivariance_weight": 0.5, "equivariance_transforms": "hflip"}

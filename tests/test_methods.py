@@ -329,7 +329,7 @@ def _train(shapes_data, out, name, options):
 
     config = TrainConfig(data=str(shapes_data), model="unet-tiny", method=name, method_options=options,
                          labeled_fraction=0.5, steps=2, batch_size=2, checkpoint_every=2,
-                         crop_size=(32, 48), train_size=(32, 48))
+                         crop_size=(32, 48), train_size=(32, 48), bn_recalibration_batches=2)
     summary = train(config, out, verbose=0)
     assert summary["steps"] == 2 and np.isfinite(summary["final_loss"])
     return next(csv.DictReader((out / "history.csv").open()))

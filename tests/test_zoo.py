@@ -19,7 +19,7 @@ def trained_run(shapes_data, tmp_path_factory):
 
     run = tmp_path_factory.mktemp("run") / "unet"
     train(TrainConfig(data=str(shapes_data), model="unet-tiny", steps=4, batch_size=4, checkpoint_every=4,
-                      train_size=(32, 48)), run, verbose=0)
+                      train_size=(32, 48), bn_recalibration_batches=2), run, verbose=0)
     return run
 
 

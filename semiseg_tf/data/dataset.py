@@ -25,13 +25,15 @@ from semiseg_tf.data.imageio import IMAGE_SUFFIXES, read_image, read_mask
 @dataclass(frozen=True)
 class Sample:
     """An image and its label map: a full mask ("full"), a weak one (scribble, point, coarse, box: 255
-    where unlabeled), or none; image-level `tags` (class ids) for methods that train on tags."""
+    where unlabeled), or none; image-level `tags` (class ids) and `boxes` (`Box`es in native pixels) for
+    methods that train on them."""
 
     stem: str
     image: Path
     mask: Path | None = None
     kind: str = "full"
     tags: frozenset[int] | None = None
+    boxes: tuple | None = None
 
 
 def find_images(folder: str | Path) -> list[Path]:

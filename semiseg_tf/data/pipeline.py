@@ -51,6 +51,21 @@ def multi_hot_tags(samples: Sequence[Sample], num_classes: int) -> np.ndarray:
     return tags
 
 
+def padded_boxes(samples: Sequence[Sample]) -> np.ndarray:
+    """(N, K, 5) float32 boxes (class, x0, y0, x1, y1 in native pixels), K the most any sample has,
+    padded with class -1; a sample without boxes is an error."""
+    missing = next((s.stem for s in samples if s.boxes is None), None)
+    if missing is not None:
+        raise ValueError(f"sample '{missing}' has no boxes; a method that trains on boxes needs them for every "
+                         "image (--annotations box=DIR with boxes.csv, and no full masks).")
+    count = max(1, max(len(s.boxes) for s in samples))
+    boxes = np.full((len(samples), count, 5), -1.0, np.float32)
+    for row, sample in enumerate(samples):
+        for column, box in enumerate(sample.boxes):
+            boxes[row, column] = (box.class_id, box.x0, box.y0, box.x1, box.y1)
+    return boxes
+
+
 def train_dataset(samples: Sequence[Sample], num_classes: int, batch_size: int,
                   base_size: tuple[int, int], crop_size: tuple[int, int],
                   augment: AugmentConfig = AugmentConfig(), seed: int = 0,
@@ -60,15 +75,18 @@ def train_dataset(samples: Sequence[Sample], num_classes: int, batch_size: int,
 
     The skip happens on file paths, before decoding, so resuming costs nothing.
     Yields (images float32 [0, 255], masks uint8), or (images, multi-hot tags) with `targets="tags"`
-    (tags do not move with the image), or images only when not `with_masks`.
+    (tags do not move with the image), or (images, {"masks", "boxes"}) with `targets="boxes"` (boxes move
+    with the image, padded to the most any sample has, class -1), or images only when not `with_masks`.
     """
     if not samples:
         raise ValueError("no samples to train on")
-    if targets not in ("masks", "tags"):
-        raise ValueError(f"unknown training target '{targets}'; valid: masks, tags")
+    if targets not in ("masks", "tags", "boxes"):
+        raise ValueError(f"unknown training target '{targets}'; valid: masks, tags, boxes")
     ds = _paths(samples)
     if targets == "tags" and with_masks:
         ds = tf.data.Dataset.zip(ds, tf.data.Dataset.from_tensor_slices(multi_hot_tags(samples, num_classes)))
+    elif targets == "boxes" and with_masks:
+        ds = tf.data.Dataset.zip(ds, tf.data.Dataset.from_tensor_slices(padded_boxes(samples)))
     else:
         ds = ds.map(lambda image, mask: ((image, mask), tf.zeros([0])))
     ds = ds.shuffle(len(samples), seed=seed, reshuffle_each_iteration=True).repeat()
@@ -76,13 +94,19 @@ def train_dataset(samples: Sequence[Sample], num_classes: int, batch_size: int,
     decode = _decoder(num_classes, ignore_index)
 
     def load(index, element):
-        paths, tags = element
+        paths, target = element  # tags, padded boxes, or an empty placeholder
         image, mask = decode(*paths)
         element_seed = tf.stack([tf.constant(seed, tf.int64), index])
+        if targets == "boxes" and with_masks:
+            boxes = tf.boolean_mask(target, target[:, 0] >= 0)
+            image, mask, boxes = augment_pair(image, mask, element_seed, base_size, crop_size, augment,
+                                              ignore_index, boxes=boxes)
+            padding = tf.fill([tf.shape(target)[0] - tf.shape(boxes)[0], 5], -1.0)
+            return image, {"masks": mask, "boxes": tf.ensure_shape(tf.concat([boxes, padding], 0), target.shape)}
         image, mask = augment_pair(image, mask, element_seed, base_size, crop_size, augment, ignore_index)
         if not with_masks:
             return image
-        return (image, tags) if targets == "tags" else (image, mask)
+        return (image, target) if targets == "tags" else (image, mask)
 
     ds = ds.map(load, num_parallel_calls=AUTOTUNE, deterministic=True)
     return ds.batch(batch_size, drop_remainder=True).prefetch(AUTOTUNE)

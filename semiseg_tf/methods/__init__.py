@@ -1,6 +1,7 @@
 """Training methods: each is a small keras.Model subclass that overrides train_step or its loss."""
 
 from semiseg_tf.methods.base import SegmentationMethod
+from semiseg_tf.methods.bbtp import BBTP
 from semiseg_tf.methods.copypaste import CopyPaste
 from semiseg_tf.methods.cps import CPS
 from semiseg_tf.methods.equivariance import Equivariance
@@ -13,7 +14,7 @@ from semiseg_tf.methods.wildcat import Wildcat
 
 METHODS = {"supervised": SegmentationMethod, "fixmatch": FixMatch, "unimatch": UniMatch, "uda": UDA,
            "meanteacher": MeanTeacher, "cps": CPS, "equivariance": Equivariance,
-           "copypaste": CopyPaste, "wildcat": Wildcat}
+           "copypaste": CopyPaste, "wildcat": Wildcat, "bbtp": BBTP}
 
 
 def get_method(name: str) -> type[SegmentationMethod]:
@@ -22,6 +23,6 @@ def get_method(name: str) -> type[SegmentationMethod]:
     return METHODS[name]
 
 
-__all__ = ["CPS", "METHODS", "CopyPaste", "Equivariance", "FixMatch", "MeanTeacher", "SegmentationMethod",
+__all__ = ["BBTP", "CPS", "METHODS", "CopyPaste", "Equivariance", "FixMatch", "MeanTeacher", "SegmentationMethod",
            "SemiSupervisedMethod", "UDA", "UniMatch", "Wildcat",
            "get_method"]

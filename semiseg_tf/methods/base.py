@@ -25,7 +25,8 @@ OPTION_RANGES = {
     "crf_weight": (0.0, math.inf), "crf_radius": (1, math.inf), "crf_downscale": (1, math.inf),
     "crf_sigma_rgb": (1e-6, math.inf), "crf_sigma_xy": (1e-6, math.inf),
     "kmax": (1e-6, math.inf), "kmin": (1e-6, math.inf), "alpha": (0.0, math.inf), "pool_stride": (1, math.inf),
-    "absent_weight": (0.0, math.inf),
+    "absent_weight": (0.0, math.inf), "tight_weight": (0.0, math.inf), "candidate_weight": (0.0, math.inf),
+    "box_pool_stride": (1, math.inf),
 }
 
 
@@ -80,11 +81,12 @@ class SegmentationMethod(keras.Model):
     `uses_unlabeled = True` receives each step a dict with "images" and "masks" (a
     labeled batch) and "unlabeled" (a batch of unlabeled images, `unlabeled_ratio`
     times larger), all augmented by the pipeline (the "weak" view). A subclass that sets
-    `consumes = "tags"` receives (images, multi-hot image tags) and overrides `label_loss`.
+    `consumes = "tags"` receives (images, multi-hot image tags), one that sets `consumes = "boxes"`
+    (images, {"masks": label maps, "boxes": (B, K, 5) padded boxes}); both override `label_loss`.
     """
 
     uses_unlabeled = False
-    consumes = "masks"  # the training target: label maps ("masks") or multi-hot image tags ("tags")
+    consumes = "masks"  # the training target: label maps ("masks"), multi-hot image tags ("tags"), or "boxes"
     run_length_options: tuple[str, ...] = ()  # options whose 0 means "the run's number of steps"
 
     @classmethod
@@ -152,6 +154,9 @@ class SegmentationMethod(keras.Model):
         logits = self(images)
         if self.consumes == "masks":
             self.compute_loss(x=images, y=tf.zeros((1, *crop)), y_pred=logits, training=False)
+        elif self.consumes == "boxes":
+            self.compute_loss(x=images, y={"masks": tf.zeros((1, *crop)), "boxes": -tf.ones((1, 1, 5))},
+                              y_pred=logits, training=False)
         self.optimizer.build(self.trainable_variables)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):

@@ -117,6 +117,11 @@ class TrainConfig:
         if on_tags and (not tags or len(self.annotations) > 1 or self.labeled_fraction or self.labeled_list):
             raise ConfigError(f"--method {self.method} trains on image tags alone: pass --annotations tag=DIR "
                               "(tags.csv) and no masks or other annotations.")
+        if METHODS[self.method].consumes == "boxes" and not any(
+                (Path(folder) / name).is_file() for kind, folder in self.annotations.items() if kind == "box"
+                for name in ("boxes.csv", "boxes.json")):
+            raise ConfigError(f"--method {self.method} trains on the boxes themselves: pass --annotations box=DIR "
+                              "with DIR/boxes.csv (or boxes.json).")
         if tags and not on_tags and not _has_label_maps(tags["tag"]):
             raise ConfigError(f"--annotations tag={tags['tag']}: image tags train with --method wildcat; for "
                               "another method, first turn them into label maps (`semiseg-tf pseudo-label --tags`).")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,6 +94,15 @@ def label_map_folder(dataset: SegmentationDataset, kind: str, folder: Path, cach
     return None if kind == "tag" else rasterized_label_maps(dataset, kind, raw, cache / kind / "masks")
 
 
+def folder_boxes(dataset: SegmentationDataset, folder: Path) -> dict:
+    """{stem: [Box, ...]} from `folder`'s boxes.csv / boxes.json, or {} when it holds label maps only (a
+    next round's pseudo-labels): methods that train on boxes themselves then refuse the run."""
+    from semiseg_tf.data.annotations import read_boxes
+
+    raw = next((folder / name for name in RAW_FILES["box"] if (folder / name).is_file()), None)
+    return read_boxes(raw, dataset) if raw else {}
+
+
 def tagged_samples(dataset: SegmentationDataset, folder: Path, stems: list[str]) -> dict[str, Sample]:
     """{stem: sample with image tags} for the `stems` that `folder`'s tags.csv / tags.json lists."""
     from semiseg_tf.data.annotations import read_tags
@@ -121,7 +131,9 @@ def weak_samples(dataset: SegmentationDataset, annotations: dict[str, str], stem
             found = tagged_samples(dataset, Path(folder), stems)
         else:
             have = {p.stem for p in masks.glob("*.png")} if masks.is_dir() else set()
-            found = {s.stem: Sample(s.stem, s.image, masks / f"{s.stem}.png", kind=kind)
+            boxes = folder_boxes(dataset, Path(folder)) if kind == "box" else {}
+            found = {s.stem: Sample(s.stem, s.image, masks / f"{s.stem}.png", kind=kind,
+                                    boxes=tuple(boxes.get(s.stem, ())) if boxes else None)
                      for s in dataset.samples(stems=[stem for stem in stems if stem in have], labeled=False)}
         if not found:
             raw = " or ".join(RAW_FILES.get(kind, ()))
@@ -165,4 +177,7 @@ def choose_samples(config, dataset: SegmentationDataset, run_dir: Path) -> RunSa
     unlabeled = [stem for stem in unlabeled if stem not in weak]
     extra = extra_labeled_samples(dataset, config.extra_labels, unlabeled) if config.extra_labels else []
     pool = unlabeled_pool(dataset, unlabeled, config.unlabeled) if get_method(config.method).uses_unlabeled else []
-    return RunSamples(labeled, weak, unlabeled, dataset.samples(stems=labeled) + list(weak.values()), extra, pool)
+    full = dataset.samples(stems=labeled)
+    if get_method(config.method).consumes == "boxes":  # full masks train beside boxes, with no box term
+        full = [dataclasses.replace(sample, boxes=()) for sample in full]
+    return RunSamples(labeled, weak, unlabeled, full + list(weak.values()), extra, pool)
