@@ -56,6 +56,7 @@ def points(results: dict[str, dict]) -> list[dict]:
             label = f"{r['labeled_images']} masks" + ("" if r["supervision"] == "full"
                                                       else f" + {r['method'].split('-')[0]}")
             label += f" (+{r['steps']} steps)" if r.get("init_from") else ""
+            label += f", {r['pretrain']['method']}-pretrained encoder" if r.get("pretrain") else ""
         else:
             continue
         out.append({"label": label, "hours": hours, "test": 100 * r["_test"]["miou"],
