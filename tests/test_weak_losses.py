@@ -157,7 +157,7 @@ def compiled(method_name, tiny_model, options):
     return method
 
 
-def test_supervised_with_crf_trains_and_logs_loss_crf(shapes_data, tiny_model):
+def test_supervised_with_crf_trains_and_logs_loss_crf(shapes_data, tiny_model, eager):
     images, masks = tiny_batches(shapes_data)
     method = compiled("supervised", tiny_model, {"crf_weight": 0.1})
     data = tf.data.Dataset.from_tensor_slices((images, masks)).batch(2).repeat()
