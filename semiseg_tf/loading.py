@@ -58,7 +58,9 @@ def _is_zoo_reference(path: Path) -> bool:
 
 
 def _load(path: Path) -> keras.Model:
-    import semiseg_tf.models  # noqa: F401  (registers the serializable classes)
+    from semiseg_tf.models import register
+
+    register()
 
     if not path.is_file():
         raise DataError(path, "model file not found.", "check the path.")

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import copy
+import importlib
+from typing import TYPE_CHECKING
 
-from semiseg_tf.models.deeplabv3plus import DeepLabV3Plus
-from semiseg_tf.models.segmenter import Segmenter
-from semiseg_tf.models.unet import UNet
+if TYPE_CHECKING:
+    from semiseg_tf.models.segmenter import Segmenter
 
-ARCHITECTURES = {"deeplabv3plus": DeepLabV3Plus, "unet": UNet}
+# architecture -> (module in semiseg_tf.models, class), imported when a model is built
+ARCHITECTURES = {"deeplabv3plus": ("deeplabv3plus", "DeepLabV3Plus"), "unet": ("unet", "UNet")}
 
 # Named configs. The default of each architecture is the compact one we benchmark on CPU;
 # "-tiny" variants exist for tests and the demo.
@@ -63,14 +65,15 @@ def model_config(name: str, **overrides) -> dict:
     return config
 
 
-def build_from_config(config: dict) -> Segmenter:
+def build_from_config(config: dict) -> "Segmenter":
     """Build a model from a `model_config` dict (needs `num_classes`)."""
     config = copy.deepcopy(config)
     architecture = config.pop("architecture")
     if architecture not in ARCHITECTURES:
         raise ValueError(f"unknown architecture '{architecture}'; valid: {sorted(ARCHITECTURES)}")
-    return ARCHITECTURES[architecture](**config, name=architecture)
+    module, cls = ARCHITECTURES[architecture]
+    return getattr(importlib.import_module(f"semiseg_tf.models.{module}"), cls)(**config, name=architecture)
 
 
-def build_model(name: str, num_classes: int, **overrides) -> Segmenter:
+def build_model(name: str, num_classes: int, **overrides) -> "Segmenter":
     return build_from_config(model_config(name, num_classes=num_classes, **overrides))
