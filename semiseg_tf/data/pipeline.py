@@ -57,7 +57,7 @@ def padded_boxes(samples: Sequence[Sample]) -> np.ndarray:
     missing = next((s.stem for s in samples if s.boxes is None), None)
     if missing is not None:
         raise ValueError(f"sample '{missing}' has no boxes; a method that trains on boxes needs them for every "
-                         "image (--annotations box=DIR with boxes.csv, and no full masks).")
+                         "image (--annotations box=DIR with boxes.csv).")
     count = max(1, max(len(s.boxes) for s in samples))
     boxes = np.full((len(samples), count, 5), -1.0, np.float32)
     for row, sample in enumerate(samples):
