@@ -239,12 +239,16 @@ def test_annotation_hours_plot_charges_weak_runs_their_hours_and_mask_runs_their
     record("round2-box-pbn", "box", 0.0, 0.46, annotation_hours=17.4, round=2)
     record("crf0.1-sp100-point-pbn", "point", 0.0, 0.40, annotation_hours=4.1, superpixel_scale=100.0,
            method_options={"crf_weight": 0.1})
+    record("bbtp", "box", 0.0, 0.47, annotation_hours=17.4, method="bbtp-box-pbn")  # a weak method is named
+    record("pretrained", "full", 0.125, 0.53, pretrain={"method": "dense"})
     record("old", "full", 1.0, 0.6, bn_recalibration_batches=0)  # moving-average era: not plotted
     out = tmp_path / "plot.png"
     plot_annotation_hours.main(["--results", str(tmp_path), "--out", str(out)])
     printed = capsys.readouterr().out
     assert "scribbles, partial CE:    13.5 h  test mIoU 40.0" in printed
     assert "points grown to superpixels + gated CRF 0.1:     4.1 h" in printed
+    assert "boxes + bbtp:    17.4 h  test mIoU 37.0" in printed
+    assert "46 masks, dense-pretrained encoder:    23.0 h  test mIoU 43.0" in printed
     assert "coarse masks (core0.5), partial CE:    14.3 h" in printed and "boxes round 2, partial CE:    17.4 h" in printed
     assert "46 masks:    23.0 h  test mIoU 42.0" in printed and "367 masks:   184.0 h  test mIoU 48.0" in printed
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
