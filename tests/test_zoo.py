@@ -274,15 +274,17 @@ def test_a_card_records_weak_labels_with_their_annotation_hours(tmp_path):
     assert "label budget no full masks" in render_card(card)
 
 
-def test_shipped_box_entry_records_its_boxes_and_verifies(monkeypatch):
-    """camvid-deeplabv3plus-box@1.0.0: trained on simulated boxes only, val and test on the card."""
+@pytest.mark.parametrize("name, kind", [("camvid-deeplabv3plus-box", "box"),
+                                        ("camvid-deeplabv3plus-scribble", "scribble")])
+def test_shipped_weak_entry_records_its_labels_and_verifies(monkeypatch, name, kind):
+    """The weak-label entries: trained on simulated weak labels only, val and test on the card."""
     from semiseg_tf.zoo import resolve
     from semiseg_tf.zoo.card import card_metrics
 
     monkeypatch.delenv("SEMISEG_ZOO", raising=False)
-    card = resolve("camvid-deeplabv3plus-box").card()
-    weak = card["training"]["weak_labels"]["box"]
+    card = resolve(name).card()
+    weak = card["training"]["weak_labels"][kind]
     assert weak["images"] == 367 and 0 < weak["annotation_hours"] < weak["full_mask_hours"]
     assert set(card_metrics(card)) == {"val", "test"}
-    verified = CliRunner().invoke(cli, ["zoo", "verify", "camvid-deeplabv3plus-box", "--checksums-only"])
-    assert verified.exit_code == 0 and "OK     camvid-deeplabv3plus-box@1.0.0" in verified.output, verified.output
+    verified = CliRunner().invoke(cli, ["zoo", "verify", name, "--checksums-only"])
+    assert verified.exit_code == 0 and f"OK     {name}@1.0.0" in verified.output, verified.output
