@@ -5,8 +5,9 @@ evaluate on val and test at native size, record it.
     python bench/camvid_train.py --annotations box=runs/weak/camvid-box --seed 0
     python bench/camvid_train.py --annotations box=runs/weak/camvid-box --next-round-of RUN --seed 0
 
-`--next-round-of RUN` (boxes, tags): RUN's predictions on the train images, restricted to what each
-image's boxes or tags allow (`semiseg-tf pseudo-label --boxes/--tags`), are this run's labels.
+`--next-round-of RUN`: RUN's predictions on the train images, restricted to what each image's boxes or
+tags allow, or with the drawn scribble / point / coarse pixels kept (`semiseg-tf pseudo-label
+--boxes/--tags/--drawn`), are this run's labels.
 `--pretrained NAME`: the encoder starts from `semiseg-tf pretrain ... --out runs/pretrain/NAME`.
 Resumable: rerunning the same command continues the run in runs/bench/<name>.
 """
@@ -26,6 +27,7 @@ from semiseg_tf.loading import load_segmenter
 from semiseg_tf.methods import get_method
 from semiseg_tf.training import TrainConfig, train
 
+DRAWN_ROUND_THRESHOLD = 0.9  # next rounds of scribbles, points, coarse masks: the model labels where this sure
 PRETRAIN = Path("runs/pretrain")  # `semiseg-tf pretrain --out runs/pretrain/NAME` runs that --pretrained names
 
 
@@ -45,8 +47,10 @@ def run_seconds(run: str) -> float:
 
 
 def next_round_labels(run: str, kind: str, weak_dir: str, out: Path) -> str:
-    """Label maps for the next round: run's predictions on its training images under the box or tag
-    constraint of `weak_dir` (boxes.csv / tags.csv), as `semiseg-tf pseudo-label --threshold 0` writes them."""
+    """Label maps for the next round: run's predictions on its training images under the constraint of
+    `weak_dir`, as `semiseg-tf pseudo-label` writes them: boxes or tags restrict the classes (threshold 0:
+    every pixel a box or tag allows is labeled); scribbles, points and coarse masks keep their drawn pixels,
+    and the model labels the rest where its flip ensemble is at least DRAWN_ROUND_THRESHOLD confident."""
     from semiseg_tf.cli.pseudo_label import weak_constraint
     from semiseg_tf.data import SegmentationDataset, find_images
     from semiseg_tf.methods.geometric import ensemble_transforms
@@ -59,12 +63,16 @@ def next_round_labels(run: str, kind: str, weak_dir: str, out: Path) -> str:
     dataset = SegmentationDataset(resolve_data(stored["train"]["data"]))
     stems = [line.split()[0] for line in (run_dir / "weak.txt").read_text().splitlines()]
     loaded = load_segmenter(run_dir)
-    files = {"box": ("boxes", "boxes.csv"), "tag": ("tags", "tags.csv")}[kind]
+    given = {"boxes": None, "tags": None, "drawn": None}
+    if kind in ("box", "tag"):
+        name, file = {"box": ("boxes", "boxes.csv"), "tag": ("tags", "tags.csv")}[kind]
+        given[name], threshold = str(Path(weak_dir) / file), 0.0
+    else:
+        given["drawn"], threshold = weak_dir, DRAWN_ROUND_THRESHOLD
     constraint = weak_constraint(find_images(dataset.root / "images"), loaded.classes, dataset.classes.num_classes,
-                                 **{"boxes": None, "tags": None, files[0]: str(Path(weak_dir) / files[1])},
-                                 min_box_fill=0.5)
+                                 min_box_fill=0.5, **given)
     pseudo_label_images(loaded.model, [s.image for s in dataset.samples(stems=stems, labeled=False)], out,
-                        ensemble_transforms("flip"), 0.0, loaded.input_size, dataset.classes.ignore_index,
+                        ensemble_transforms("flip"), threshold, loaded.input_size, dataset.classes.ignore_index,
                         dataset.classes.palette, source={"model": str(run_dir)}, constraint=constraint)
     return str(out)
 
@@ -151,7 +159,7 @@ def main() -> None:
     parser.add_argument("--grow-to-superpixels", type=float, default=None, metavar="SCALE",
                         help="Grow partial labels to Felzenszwalb superpixels of this scale (e.g. 100).")
     parser.add_argument("--next-round-of", default=None,
-                        help="Run under runs/bench/ whose box- or tag-constrained predictions are this run's labels.")
+                        help="Run under runs/bench/ whose predictions, constrained by --annotations, are this run's labels.")
     parser.add_argument("--variant", default=None,
                         help="Name suffix of a run with non-default --method-option values (e.g. classweighted), "
                              "pseudo-labels (e.g. cbst0.5) or a repeat of the same command (e.g. r2).")
@@ -168,8 +176,8 @@ def main() -> None:
     kind, _, weak_dir = (args.annotations or "").partition("=")
     labels_dir, round_number = weak_dir, None
     if args.next_round_of:
-        if kind not in ("box", "tag"):
-            parser.error("--next-round-of needs --annotations box=DIR or tag=DIR")
+        if not kind:
+            parser.error("--next-round-of needs --annotations KIND=DIR (the weak labels of the previous round)")
         round_number = json.loads((RESULTS / f"{args.next_round_of}.json").read_text()).get("round", 1) + 1
         method = f"{method}-round{round_number}"
     if args.grow_to_superpixels:

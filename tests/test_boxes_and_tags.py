@@ -17,7 +17,7 @@ from semiseg_tf.losses.tags import region_count
 from semiseg_tf.training import TrainConfig, train
 from semiseg_tf.weak import simulate
 from semiseg_tf.weak.box_labels import box_candidates, box_label_map, inner_box
-from semiseg_tf.weak.constraints import BoxConstraint, TagConstraint
+from semiseg_tf.weak.constraints import BoxConstraint, DrawnLabels, TagConstraint
 
 IGNORE = 255
 
@@ -96,6 +96,21 @@ def test_tag_constraint_keeps_the_tagged_classes():
 
 
 # === WILDCAT pooling and the tag loss ===
+def test_drawn_labels_win_and_leave_the_classes_open(tmp_path):
+    from semiseg_tf.data import write_png
+
+    drawn = np.full((4, 5), IGNORE, np.uint8)
+    drawn[1, 1:4] = 2
+    write_png(tmp_path / "a.png", drawn)
+    constraint = DrawnLabels(tmp_path, 3)
+    probabilities = np.random.default_rng(0).dirichlet(np.ones(3), (4, 5))
+    np.testing.assert_array_equal(constraint.restrict("a", probabilities), probabilities)
+    predicted = np.zeros((4, 5), np.uint8)
+    repaired = constraint.repair("a", predicted)
+    assert (repaired[1, 1:4] == 2).all() and (repaired[drawn == IGNORE] == 0).all()
+    np.testing.assert_array_equal(constraint.repair("b", predicted), predicted)  # no label map: as predicted
+
+
 def test_wildcat_pool_is_top_mean_plus_alpha_bottom_mean():
     values = np.arange(16, dtype=np.float32).reshape(1, 4, 4, 1)
     maps = tf.constant(np.concatenate([values, -values], -1))

@@ -117,6 +117,39 @@ def test_cli_writes_masks_the_trainer_accepts(shapes_data, tiny_model, tmp_path)
     assert summary["mean_coverage"] >= 0.45  # at least half of each predicted class is kept
 
 
+def test_drawn_labels_keep_their_pixels_and_the_model_fills_the_rest(shapes_data, tiny_model, tmp_path):
+    """The next round of a scribble run: drawn pixels as drawn, confident predictions elsewhere."""
+    from semiseg_tf.cli.main import cli
+    from semiseg_tf.data import read_mask
+
+    model_file = tmp_path / "model.keras"
+    tiny_model("unet-tiny", 5).save(model_file)
+    scribbles = tmp_path / "scribbles"
+    result = CliRunner().invoke(cli, ["weaken", "--data", str(shapes_data), "--kind", "scribble",
+                                      "--out", str(scribbles)])
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "round2"
+    result = CliRunner().invoke(cli, ["pseudo-label", "--model", str(model_file), "--images",
+                                      str(shapes_data / "images"), "--drawn", str(scribbles), "--transforms", "flip",
+                                      "--threshold", "0", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "pseudo_labels.json").read_text())["constraint"] == "drawn labels"
+    drawn_stems = [p.stem for p in (scribbles / "masks").glob("*.png")]
+    assert drawn_stems
+    for stem in drawn_stems[:4]:
+        drawn = read_mask(scribbles / "masks" / f"{stem}.png", 5)
+        written = read_mask(out / f"{stem}.png", 5)
+        np.testing.assert_array_equal(written[drawn != 255], drawn[drawn != 255])
+        assert (written != 255).all()  # threshold 0: the model labels every other pixel
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = CliRunner().invoke(cli, ["pseudo-label", "--model", str(model_file), "--images",
+                                      str(shapes_data / "images"), "--drawn", str(empty), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2 and "holds no label map named like the images" in result.output
+    assert "Traceback" not in result.output
+
+
 def test_cli_rejects_a_bad_transform(shapes_data, tmp_path):
     from semiseg_tf.cli.main import cli
 

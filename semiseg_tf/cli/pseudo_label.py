@@ -27,15 +27,18 @@ from semiseg_tf.cli.options import SIZE, friendly_errors
               help="With --boxes: a box whose predicted segment fills less than this share of it is reset.")
 @click.option("--tags", type=click.Path(dir_okay=False), default=None,
               help="Image tags (tags.csv / .json): each pixel takes only a class its image is tagged with.")
+@click.option("--drawn", type=click.Path(file_okay=False), default=None,
+              help="Partial labels (scribbles, points, coarse masks: `weaken`'s folder or <stem>.png label maps): "
+                   "their labeled pixels keep the drawn class, the next round's labels of a partially labeled run.")
 @click.option("--input-size", type=SIZE, default=None,
               help="HxW the model sees (default: the run's train size, else the image size).")
 @click.option("--out", required=True, type=click.Path(file_okay=False),
               help="Folder for <stem>.png masks; pass it to `train --extra-labels`.")
 @friendly_errors
-def command(model_ref, images, stems, transforms, threshold, class_balance, boxes, min_box_fill, tags,
+def command(model_ref, images, stems, transforms, threshold, class_balance, boxes, min_box_fill, tags, drawn,
             input_size, out):
-    """Write ensemble pseudo-label masks (255 where not confident) for a folder of images; with --boxes
-    or --tags, the next round's labels of a weakly supervised run."""
+    """Write ensemble pseudo-label masks (255 where not confident) for a folder of images; with --boxes,
+    --tags or --drawn, the next round's labels of a weakly supervised run."""
     from pathlib import Path
 
     from semiseg_tf.data import DataError, find_images
@@ -53,11 +56,12 @@ def command(model_ref, images, stems, transforms, threshold, class_balance, boxe
         paths = [p for p in paths if p.stem in wanted]
         if not paths:
             raise DataError(stems, f"names none of the images in {images}.", "pass the matching --images folder.")
-    if boxes and tags:
-        raise click.UsageError("pass --boxes or --tags, not both.")
+    if sum(bool(v) for v in (boxes, tags, drawn)) > 1:
+        raise click.UsageError("pass one of --boxes, --tags and --drawn.")
     loaded = load_segmenter(model_ref)
     classes = loaded.classes
-    constraint = weak_constraint(find_images(images), classes, int(loaded.model.output_shape[-1]), boxes, tags, min_box_fill)
+    constraint = weak_constraint(find_images(images), classes, int(loaded.model.output_shape[-1]), boxes, tags,
+                                 min_box_fill, drawn)
     summary = pseudo_label_images(
         loaded.model, paths, out, members, threshold, input_size or loaded.input_size,
         ignore_index=classes.ignore_index if classes else 255, palette=classes.palette if classes else None,
@@ -69,16 +73,25 @@ def command(model_ref, images, stems, transforms, threshold, class_balance, boxe
     click.echo(f"Results saved to {out}")
 
 
-def weak_constraint(paths, classes, num_classes: int, boxes, tags, min_box_fill: float):
-    """The box or tag constraint (None without either), checked against the images `paths` (the whole
-    folder, so one boxes.csv serves every split): a stem without an image is an error."""
-    if not (boxes or tags):
+def weak_constraint(paths, classes, num_classes: int, boxes, tags, min_box_fill: float, drawn=None):
+    """The box, tag or drawn-label constraint (None without any), checked against the images `paths` (the
+    whole folder, so one boxes.csv serves every split): a stem without an image is an error."""
+    if not (boxes or tags or drawn):
         return None
+    from pathlib import Path
+
     from PIL import Image
 
+    from semiseg_tf.data import DataError
     from semiseg_tf.data.annotations import read_boxes, read_tags
-    from semiseg_tf.weak.constraints import BoxConstraint, TagConstraint
+    from semiseg_tf.weak.constraints import BoxConstraint, DrawnLabels, TagConstraint
 
+    if drawn:
+        folder = Path(drawn) / "masks" if (Path(drawn) / "masks").is_dir() else Path(drawn)
+        if not {p.stem for p in folder.glob("*.png")} & {p.stem for p in paths}:
+            raise DataError(folder, "holds no label map named like the images.",
+                            "pass `semiseg-tf weaken`'s --out folder or a folder of <stem>.png label maps.")
+        return DrawnLabels(folder, num_classes, classes.ignore_index if classes else 255)
     if classes is None:
         raise click.UsageError("--boxes/--tags need a model that knows its class names (a run directory).")
     sizes = {}

@@ -8,6 +8,11 @@ the share of the box it fills). SDI's third step, a DenseCRF, is left to the gat
 
 Tags: a pixel may only take a class the image is tagged with; an image with one tag is that class
 wherever the model sees anything at all.
+
+Partial labels (scribbles, points, coarse masks): every class stays possible, and the drawn pixels keep
+their drawn class over the model's (the self-training rounds of ScribbleSup, Lin et al. CVPR 2016, and of
+rloss-style training: confident predictions fill in between the strokes, the strokes themselves are
+ground truth).
 """
 
 from __future__ import annotations
@@ -16,6 +21,9 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from pathlib import Path
+
+from semiseg_tf.data import read_mask
 from semiseg_tf.data.annotations import Box
 from semiseg_tf.weak.box_labels import INNER_SHARE, box_candidates, box_label_map
 
@@ -75,3 +83,24 @@ class TagConstraint:
 
     def describe(self) -> dict:
         return {"constraint": "tags"}
+
+
+class DrawnLabels:
+    """Drawn partial labels (`folder/<stem>.png`, 255 = unlabeled) win over the prediction where they label a
+    pixel; images without a label map keep the prediction alone."""
+
+    def __init__(self, folder: str | Path, num_classes: int, ignore_index: int = 255):
+        self.folder, self.num_classes, self.ignore_index = Path(folder), num_classes, ignore_index
+
+    def restrict(self, stem: str, probabilities: np.ndarray) -> np.ndarray:
+        return probabilities
+
+    def repair(self, stem: str, labels: np.ndarray) -> np.ndarray:
+        path = self.folder / f"{stem}.png"
+        if not path.is_file():
+            return labels
+        drawn = read_mask(path, self.num_classes, self.ignore_index, expected_hw=labels.shape)
+        return np.where(drawn != self.ignore_index, drawn, labels).astype(labels.dtype)
+
+    def describe(self) -> dict:
+        return {"constraint": "drawn labels", "drawn_labels": str(self.folder)}
