@@ -45,8 +45,8 @@ def third_party_imports(folder: Path) -> set[str]:
     return {name for name in found if name not in sys.stdlib_module_names and name not in local}
 
 
-def test_test_extra_is_pytest_only():
-    assert names(EXTRAS["test"]) == {"pytest"}, "the test extra must combine with cpu and gpu alike"
+def test_test_extra_is_pytest_and_xdist_only():
+    assert names(EXTRAS["test"]) == {"pytest", "pytest-xdist"}, "the test extra must combine with cpu and gpu alike"
 
 
 def test_cpu_and_gpu_extras():
