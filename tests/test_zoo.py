@@ -274,7 +274,8 @@ def test_a_card_records_weak_labels_with_their_annotation_hours(tmp_path):
     assert "label budget no full masks" in render_card(card)
 
 
-@pytest.mark.parametrize("name, kind", [("camvid-deeplabv3plus-box", "box"),
+@pytest.mark.parametrize("name, kind", [("camvid-deeplabv3plus-box@1.0.0", "box"),
+                                        ("camvid-deeplabv3plus-box", "box"),  # 1.1.0: bbtp
                                         ("camvid-deeplabv3plus-scribble", "scribble")])
 def test_shipped_weak_entry_records_its_labels_and_verifies(monkeypatch, name, kind):
     """The weak-label entries: trained on simulated weak labels only, val and test on the card."""
@@ -287,4 +288,4 @@ def test_shipped_weak_entry_records_its_labels_and_verifies(monkeypatch, name, k
     assert weak["images"] == 367 and 0 < weak["annotation_hours"] < weak["full_mask_hours"]
     assert set(card_metrics(card)) == {"val", "test"}
     verified = CliRunner().invoke(cli, ["zoo", "verify", name, "--checksums-only"])
-    assert verified.exit_code == 0 and f"OK     {name}@1.0.0" in verified.output, verified.output
+    assert verified.exit_code == 0 and f"OK     {card['name']}@{card['version']}" in verified.output, verified.output
