@@ -17,11 +17,10 @@ ground truth).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
-
-from pathlib import Path
 
 from semiseg_tf.data import read_mask
 from semiseg_tf.data.annotations import Box
