@@ -56,9 +56,26 @@ def build(method_name: str, options: dict, args) -> tuple[keras.Model, tf.data.D
     if method.uses_unlabeled:
         unlabeled = tf.constant(rng.uniform(0, 255, (n * args.unlabeled_ratio, h, w, 3)), tf.float32)
         data = tf.data.Dataset.from_tensors({"images": images, "masks": masks, "unlabeled": unlabeled})
+    elif method.consumes == "boxes":
+        data = tf.data.Dataset.from_tensors((images, {"masks": masks, "boxes": tf.constant(
+            random_boxes(rng, n, args.boxes_per_image, (h, w), args.num_classes))}))
+    elif method.consumes == "tags":
+        data = tf.data.Dataset.from_tensors((images, tf.constant(rng.integers(0, 2, (n, args.num_classes)),
+                                                                 tf.float32)))
     else:
         data = tf.data.Dataset.from_tensors((images, masks))
     return method, data.repeat()
+
+
+def random_boxes(rng: np.random.Generator, n: int, count: int, size: tuple[int, int], num_classes: int) -> np.ndarray:
+    """(n, count, 5) boxes (class, x0, y0, x1, y1) of random classes and extents inside the crop, the
+    padded layout `semiseg_tf.data.pipeline.padded_boxes` gives a method that trains on boxes."""
+    (h, w), boxes = size, np.zeros((n, count, 5), np.float32)
+    corners = np.sort(rng.uniform(0, 1, (n, count, 2, 2)), axis=2)  # [..., min/max, x/y]
+    boxes[..., 0] = rng.integers(0, num_classes, (n, count))
+    boxes[..., 1], boxes[..., 3] = corners[..., 0, 0] * (w - 1), corners[..., 1, 0] * (w - 1)
+    boxes[..., 2], boxes[..., 4] = corners[..., 0, 1] * (h - 1), corners[..., 1, 1] * (h - 1)
+    return np.round(boxes)
 
 
 def method_specs(methods: str, variants: list[list[str]]) -> dict[str, tuple[str, dict]]:
@@ -86,6 +103,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--crop-size", default="192x256")
     parser.add_argument("--unlabeled-ratio", type=int, default=1)
+    parser.add_argument("--boxes-per-image", type=int, default=23,
+                        help="boxes in each image of a box method's batch (CamVid train: 22.7 on average)")
     parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated; supervised is always run")
     parser.add_argument("--variant", action="append", nargs="+", default=[],
                         help="a method with options, timed as NAME (repeatable), e.g. "
@@ -134,6 +153,7 @@ def main() -> None:
     write_result(args.name, {
         "task": "semi-step-cost", "split": "none (random in-memory batch, timing only)", "model": args.model, "num_classes": args.num_classes,
         "batch_size": args.batch_size, "unlabeled_ratio": args.unlabeled_ratio,
+        "boxes_per_image": args.boxes_per_image,
         "crop_size": list(args.crop_size), "steps_per_round": args.steps, "rounds": args.rounds,
         "jit_compile": args.jit_compile, "seed": args.seed, "tensorflow": tf.__version__,
         "keras": keras.__version__, "methods": methods,
