@@ -139,6 +139,8 @@ def main() -> None:
     parser.add_argument("--crop-size", default="192x256")
     parser.add_argument("--learning-rate", type=float, default=2e-3)
     parser.add_argument("--jit-compile", default="false")
+    parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"],
+                        help="Mixed precision of the run; a non-fp32 run's name ends in -<precision>.")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--checkpoint-every", type=int, default=100)
     parser.add_argument("--bn-recalibration-batches", type=int, default=100,
@@ -188,6 +190,8 @@ def main() -> None:
         method = f"{method}-pt{args.pretrained}"
     if args.bn_recalibration_batches:
         method = f"{method}-pbn"
+    if args.precision != "fp32":
+        method = f"{method}-{args.precision}"
     if args.labeled_fraction is None:
         args.labeled_fraction = 0.0 if kind else 1.0
     dataset = Path(args.data).name
@@ -203,6 +207,7 @@ def main() -> None:
                          superpixel_scale=args.grow_to_superpixels,
                          batch_size=args.batch_size, train_size=size, crop_size=crop, learning_rate=args.learning_rate,
                          checkpoint_every=args.checkpoint_every, seed=args.seed, jit_compile=args.jit_compile,
+                         precision=args.precision,
                          bn_recalibration_batches=args.bn_recalibration_batches,
                          extra_labels=args.extra_labels, extra_labels_share=args.extra_labels_share,
                          init_from=str(Path("runs/bench") / args.init_from) if args.init_from else None,
@@ -227,7 +232,7 @@ def main() -> None:
             "pixel_accuracy": result["pixel_accuracy"], "train_seconds": summary["train_seconds"],
             "method_options": stored["method"], "steps": summary["steps"], "batch_size": args.batch_size,
             "train_size": size if size == "native" else list(size), "crop_size": list(crop),
-            "eval_resolution": "native (logits resized back)",
+            "eval_resolution": "native (logits resized back)", "precision": args.precision,
             "images_per_second": summary["images_per_second"],
             "bn_recalibration_batches": summary.get("bn_recalibration_batches", 0),
             **({"moving_average_bn": result["moving_average_bn"]} if "moving_average_bn" in result else {}),
