@@ -9,7 +9,7 @@ stage runs on its own, in this process, over the same images: the host stages on
 (as in predict's decoder and writer threads), idle and again while another thread runs the
 network on all cores (as they share the cores in predict); the network with one onnxruntime
 thread (as in each of predict's two streams) and with all cores. The decode and encode that
-predict used before are timed beside the current ones. The sum of per-image core time says how
+predict used before (and its NumPy resize) are timed beside the current ones. The sum of per-image core time says how
 much of the machine the stages around the network take. Writes bench/results/<name>.json.
 """
 
@@ -40,6 +40,20 @@ def _loaded(image: Image.Image) -> Image.Image:
     """The previous decode: Pillow reads the file itself (in small chunks)."""
     image.load()
     return image
+
+
+def _numpy_resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """The previous resize: TensorFlow's bilinear convention in float32 NumPy, rounded to uint8."""
+    def taps(size_in: int, size_out: int):
+        source = np.clip((np.arange(size_out) + 0.5) * (size_in / size_out) - 0.5, 0, size_in - 1)
+        lower = np.floor(source).astype(np.int64)
+        return lower, np.minimum(lower + 1, size_in - 1), (source - lower).astype(np.float32)
+
+    (y0, y1, fy), (x0, x1, fx) = taps(image.shape[0], size[0]), taps(image.shape[1], size[1])
+    rows = np.take(image, y0, axis=0).astype(np.float32) * (1 - fy)[:, None, None]
+    rows += np.take(image, y1, axis=0).astype(np.float32) * fy[:, None, None]
+    out = np.take(rows, x0, axis=1) * (1 - fx)[None, :, None] + np.take(rows, x1, axis=1) * fx[None, :, None]
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
 
 
 def _palette_png(mask: np.ndarray, palette) -> Image.Image:
@@ -113,8 +127,9 @@ def main() -> None:
             "decode": (read_image, paths, 1),
             "resize_in": (lambda image: resize_image(image, size), images, 1),
             "encode_mask_png": (lambda mask: write_png(work / "mask.png", mask, palette), list(ids), 1),
-            # what read_image and write_png replaced, timed beside them
+            # what read_image, resize_image and write_png replaced, timed beside them
             "decode_pillow_reads_the_file": (lambda p: np.asarray(_loaded(Image.open(p)).convert("RGB")), paths, 1),
+            "resize_in_numpy": (lambda image: _numpy_resize(image, size), images, 1),
             "encode_mask_png_default_zlib_strategy": (
                 lambda mask: _palette_png(mask, palette).save(work / "mask.png", format="PNG", compress_level=1),
                 list(ids), 1),
@@ -148,7 +163,7 @@ def main() -> None:
                  "native_ids - logits on one thread; medians of 5 interleaved passes (network: 3); "
                  "host_ms_per_image_beside_inference = the host stages again while a thread runs the network on "
                  "all cores, as in predict; replaced_* = the previous decode (Pillow opening the file itself, "
-                 "convert('RGB')) and mask encode (zlib level 1, default strategy)",
+                 "convert('RGB')), resize (NumPy, float32) and mask encode (zlib level 1, default strategy)",
     }
     write_result(args.name, result, required=("task", "dataset", "model", "ms_per_image", "command", "date"))
     print({k: result[k] for k in ("ms_per_image", "replaced_ms_per_image", "host_ms_per_image_beside_inference",

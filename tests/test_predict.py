@@ -88,6 +88,25 @@ def test_predict_saves_localisation_maps(onnx_model, inputs, tmp_path):
         assert Image.open(out / "maps" / image.name).size == (width * 5, height)  # the image + 4 classes
 
 
+@pytest.mark.parametrize("shape", [(7, 9, 3), (360, 480, 3), (37, 53, 11)])
+@pytest.mark.parametrize("size", [(240, 320), (5, 4), (720, 960)])
+def test_resize_follows_tensorflows_bilinear_convention(shape, size):
+    """predict resizes as evaluation's tf.image.resize does: floats to rounding, uint8 images to one level."""
+    import tensorflow as tf
+
+    from semiseg_tf.inference.resize import resize_bilinear, resize_image
+
+    values = np.random.default_rng(0).uniform(0, 255, shape).astype(np.float32)
+    expected = tf.image.resize(values, size, method="bilinear", antialias=False).numpy()
+    np.testing.assert_allclose(resize_bilinear(values, size), expected, rtol=1e-5, atol=5e-3)
+    if shape[-1] == 3:
+        image = values.astype(np.uint8)
+        resized = resize_image(image, size)
+        assert resized.dtype == np.uint8 and resized.shape == (*size, 3)
+        reference = tf.image.resize(image, size, method="bilinear", antialias=False).numpy()
+        assert np.abs(resized - reference).max() <= 1.0
+
+
 def test_in_graph_native_ids_equal_numpy_resize_and_argmax(onnx_model):
     """The ids onnxruntime computes at native size are those of finish_whole, up and down in size."""
     from semiseg_tf.inference import onnx_runner
