@@ -160,6 +160,8 @@ def main() -> None:
                         help="Method hyper-parameter (repeatable), as `semiseg-tf train --method-option`.")
     parser.add_argument("--grow-to-superpixels", type=float, default=None, metavar="SCALE",
                         help="Grow partial labels to Felzenszwalb superpixels of this scale (e.g. 100).")
+    parser.add_argument("--refine-boxes", default=None, choices=["grabcut"],
+                        help="Box labels refined by GrabCut before training (the run's name gets -grabcut).")
     parser.add_argument("--next-round-of", default=None,
                         help="Run under runs/bench/ whose predictions, constrained by --annotations, are this run's labels.")
     parser.add_argument("--variant", default=None,
@@ -184,6 +186,8 @@ def main() -> None:
         method = f"{method}-round{round_number}"
     if args.grow_to_superpixels:
         method = f"{method}-sp{args.grow_to_superpixels:g}"
+    if args.refine_boxes:
+        method = f"{method}-{args.refine_boxes}"
     if kind:
         method = f"{method}-{kind}"
     if args.pretrained:
@@ -204,7 +208,7 @@ def main() -> None:
     config = TrainConfig(data=args.data, model=args.model, method=args.method,
                          labeled_fraction=args.labeled_fraction or None, steps=args.steps,
                          annotations={kind: labels_dir} if kind else {},
-                         superpixel_scale=args.grow_to_superpixels,
+                         superpixel_scale=args.grow_to_superpixels, refine_boxes=args.refine_boxes,
                          batch_size=args.batch_size, train_size=size, crop_size=crop, learning_rate=args.learning_rate,
                          checkpoint_every=args.checkpoint_every, seed=args.seed, jit_compile=args.jit_compile,
                          precision=args.precision,
@@ -226,6 +230,7 @@ def main() -> None:
                 "full_mask_hours": round(weak["full_mask"]["annotation_hours"], 2),
                 "weak_labeled_images": stored["weak_counts"][kind], "annotations": weak_dir} if kind else {}),
             **({"superpixel_scale": args.grow_to_superpixels} if args.grow_to_superpixels else {}),
+            **({"refine_boxes": args.refine_boxes} if args.refine_boxes else {}),
             **({"round": round_number, "previous_round": args.next_round_of} if round_number else {}),
             "labeled_fraction": args.labeled_fraction, "labeled_images": stored["labeled_count"],
             "seed": args.seed, "miou": result["miou"], "per_class_iou": result["per_class_iou"],

@@ -1,11 +1,11 @@
 """How right are weak training labels before any training? Share of pixels labeled and share labeled correctly.
 
-    python bench/weak_label_quality.py --data ../shared/data/camvid --weak runs/weak/camvid-box
+    python bench/weak_label_quality.py --data ../shared/data/camvid --weak runs/weak/camvid-box --grabcut
     python bench/weak_label_quality.py --data ../shared/data/camvid --weak runs/bench/RUN-labels
     python bench/weak_label_quality.py --data ../shared/data/camvid --weak runs/weak/camvid-point --grow-to-superpixels 100
 
 For box annotations (a folder with boxes.csv), the first-round label maps at several `inner_share`
-values; for a folder of label maps (masks/ or <stem>.png: scribbles, coarse masks, a next round's
+values (with `--grabcut`, also after GrabCut's refinement); for a folder of label maps (masks/ or <stem>.png: scribbles, coarse masks, a next round's
 pseudo-labels), the maps as they are, or grown to superpixels as `train --grow-to-superpixels` grows them
 (a list of scales: one setting each). Scored against the full masks of the same train images (the
 masks are only read here, never by training); writes bench/results/weak-label-quality-<name>.json.
@@ -61,6 +61,8 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=CAMVID)
     parser.add_argument("--weak", type=Path, required=True)
     parser.add_argument("--inner-shares", default="1,0.5,0.25")
+    parser.add_argument("--grabcut", action="store_true",
+                        help="Boxes: also each inner share with GrabCut ruling classes out first (train --refine-boxes grabcut).")
     parser.add_argument("--grow-to-superpixels", default=None, metavar="SCALES",
                         help="Label maps grown to Felzenszwalb superpixels at each of these scales (e.g. 100,300).")
     parser.add_argument("--name", default=None, help="Result name (default: weak-label-quality-<weak folder>).")
@@ -71,9 +73,14 @@ def main() -> None:
     if (args.weak / "boxes.csv").is_file():
         boxes = {stem: b for stem, b in read_boxes(args.weak / "boxes.csv", dataset).items() if stem in stems}
         sizes = {stem: dataset.image_size(dataset.samples(stems=[stem], labeled=False)[0]) for stem in boxes}
+        shares = [float(v) for v in args.inner_shares.split(",")]
         results = {f"inner_share={share:g}": score(dataset, ((stem, box_label_map(b, sizes[stem], n, share, ignore))
                                                              for stem, b in boxes.items()))
-                   for share in (float(v) for v in args.inner_shares.split(","))}
+                   for share in shares}
+        for share in shares if args.grabcut else ():
+            results[f"grabcut,inner_share={share:g}"] = score(dataset, (
+                (stem, box_label_map(b, sizes[stem], n, share, ignore, image=read_image(
+                    dataset.samples(stems=[stem], labeled=False)[0].image))) for stem, b in boxes.items()))
         kind = "box"
     else:
         folder = args.weak / "masks" if (args.weak / "masks").is_dir() else args.weak

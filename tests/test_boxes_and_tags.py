@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 from click.testing import CliRunner
 
-from semiseg_tf.data import AugmentConfig, SegmentationDataset, read_mask, train_dataset
+from semiseg_tf.data import AugmentConfig, SegmentationDataset, read_image, read_mask, train_dataset
 from semiseg_tf.data.annotations import Box, write_boxes_csv, write_tags_csv
 from semiseg_tf.losses import TagLoss, wildcat_pool
 from semiseg_tf.losses.tags import region_count
@@ -61,6 +61,25 @@ def test_inner_share_labels_a_centred_part_of_each_box():
     assert (labels == 1).sum() == 100 and labels[25, 15] == 1 and labels[24, 15] == IGNORE
     with pytest.raises(ValueError, match="inner_share 0"):
         box_label_map([box], (50, 50), 3, inner_share=0)
+
+
+def test_grabcut_gives_the_band_of_a_loose_box_to_the_class_behind():
+    """A red disc on green grass, its box loose around it: without the image the smallest-box guess calls
+    the box's corners disc; GrabCut gives them back to the grass and keeps the disc, exact pixels untouched."""
+    yy, xx = np.mgrid[:80, :100]
+    disc = (yy - 40) ** 2 + (xx - 50) ** 2 <= 15 ** 2
+    rng = np.random.default_rng(0)
+    image = np.where(disc[..., None], [200, 30, 40], [40, 160, 50]) + rng.normal(0, 8, (80, 100, 3))
+    image = np.clip(image, 0, 255).astype(np.uint8)
+    boxes = [Box(0, 0, 0, 99, 79), Box(1, 31, 21, 69, 59)]  # grass everywhere; the disc's box, 4 px loose
+    plain = box_label_map(boxes, (80, 100), 2, inner_share=1.0)
+    refined = box_label_map(boxes, (80, 100), 2, inner_share=1.0, image=image)
+    corners = ~disc & (yy >= 21) & (yy <= 59) & (xx >= 31) & (xx <= 69)
+    assert (plain[corners] == 1).all()  # the guess: all of the box is disc
+    assert (refined[corners] == 0).mean() > 0.9 and (refined[disc] == 1).mean() > 0.95
+    outside = (yy < 21) | (yy > 59) | (xx < 31) | (xx > 69)
+    np.testing.assert_array_equal(refined[outside], plain[outside])  # one class's box only: exact, unchanged
+    np.testing.assert_array_equal(refined, box_label_map(boxes, (80, 100), 2, inner_share=1.0, image=image))
 
 
 # === Constraints of the next rounds ===
@@ -270,6 +289,11 @@ def test_boxes_train_from_their_label_maps_and_pseudo_labels_stay_in_them(shapes
     assert len(stems) == 12
     first = read_mask(run / "annotations" / "box" / "masks" / f"{stems[0]}.png", 5)
     np.testing.assert_array_equal(first, box_label_map(boxes[stems[0]], first.shape, 5))
+    refined = tmp_path / "grabcut"
+    train(config(shapes_data, annotations={"box": str(folder)}, refine_boxes="grabcut", steps=1), refined, verbose=0)
+    image = read_image(SegmentationDataset(shapes_data).samples(stems=stems[:1], labeled=False)[0].image)
+    np.testing.assert_array_equal(read_mask(refined / "annotations" / "box-grabcut" / "masks" / f"{stems[0]}.png", 5),
+                                  box_label_map(boxes[stems[0]], first.shape, 5, image=image))
     labels = tmp_path / "round2"
     result = CliRunner().invoke(cli, ["pseudo-label", "--model", str(run), "--images", str(shapes_data / "images"),
                                       "--boxes", str(folder / "boxes.csv"), "--threshold", "0",

@@ -36,6 +36,9 @@ POSITIVE = click.IntRange(min=1)
               metavar="SCALE",
               help="Grow scribbles, points and coarse masks to each Felzenszwalb superpixel (scikit-image scale, "
                    "e.g. 100) whose labeled pixels agree, once before training (ScribbleSup's propagation).")
+@click.option("--refine-boxes", type=click.Choice(["grabcut"]), default=None,
+              help="Refine box labels (boxes.csv) with GrabCut (OpenCV) before training: a box's class is ruled out "
+                   "where GrabCut segments its pixels as background and another box covers them (SDI's GrabCut+).")
 @click.option("--extra-labels", type=click.Path(file_okay=False), default=None,
               help="Folder of pseudo-label masks (from `semiseg-tf pseudo-label`) used as extra labeled data.")
 @click.option("--extra-labels-share", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=None,

@@ -46,6 +46,7 @@ class TrainConfig:
     unlabeled_ratio: int = 1  # unlabeled images per labeled image in a step
     annotations: dict = field(default_factory=dict)  # weak labels by kind: {"scribble": DIR, ...}
     superpixel_scale: float | None = None  # grow partial labels to Felzenszwalb superpixels of this scale
+    refine_boxes: str | None = None  # "grabcut": GrabCut rules classes out of box labels (weak/box_labels.py)
     extra_labels: str | None = None  # folder of pseudo-label masks named like the images (data distillation)
     extra_labels_share: float | None = None  # share of each batch drawn from extra_labels (None: uniform over all)
     init_from: str | None = None  # run directory, .keras file or zoo name whose weights start the model
@@ -83,6 +84,8 @@ class TrainConfig:
                               ">= 0 (0 keeps the moving averages).")
         if self.superpixel_scale is not None and not self.superpixel_scale > 0:
             raise ConfigError(f"--grow-to-superpixels {self.superpixel_scale}: must be > 0, e.g. 100.")
+        if self.refine_boxes not in (None, "grabcut"):
+            raise ConfigError(f"--refine-boxes {self.refine_boxes}: valid: grabcut.")
         if self.labeled_fraction is not None and not 0 < self.labeled_fraction <= 1:
             raise ConfigError(f"--labeled-fraction {self.labeled_fraction}: must be in (0, 1], e.g. 0.125.")
         self.validate_annotations()

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from semiseg_tf.data import (DataError, Sample, SegmentationDataset, hold_out, read_mask, select_labeled,
-                             unlabeled_samples, write_png)
+from semiseg_tf.data import (DataError, Sample, SegmentationDataset, hold_out, read_image, read_mask,
+                             select_labeled, unlabeled_samples, write_png)
 from semiseg_tf.losses import median_frequency_weights
 
 
@@ -60,9 +60,11 @@ ANNOTATION_KINDS = (*PARTIAL_KINDS, "box", "tag")
 RAW_FILES = {"point": ("points.csv", "points.json"), "box": ("boxes.csv", "boxes.json"), "tag": ("tags.csv", "tags.json")}
 
 
-def rasterized_label_maps(dataset: SegmentationDataset, kind: str, source: Path, out: Path) -> Path:
+def rasterized_label_maps(dataset: SegmentationDataset, kind: str, source: Path, out: Path,
+                          refine_boxes: str | None = None) -> Path:
     """Label maps in `out` from clicks (discs of radius 1, as `semiseg-tf weaken --kind point` draws them)
-    or boxes (`box_label_map`: the pixels under boxes of one class), once: a resumed run reuses them."""
+    or boxes (`box_label_map`: the pixels under boxes of one class; with `refine_boxes="grabcut"`, after
+    GrabCut on the image), once: a resumed run reuses them."""
     from semiseg_tf.data.annotations import rasterize_points, read_boxes, read_points
     from semiseg_tf.weak.box_labels import box_label_map
 
@@ -71,18 +73,22 @@ def rasterized_label_maps(dataset: SegmentationDataset, kind: str, source: Path,
     for stem, items in annotations.items():
         path = out / f"{stem}.png"
         if not path.is_file():
-            size = dataset.image_size(dataset.samples(stems=[stem], labeled=False)[0])
+            sample = dataset.samples(stems=[stem], labeled=False)[0]
+            size = dataset.image_size(sample)
             labels = (rasterize_points(items, size, radius=1) if kind == "point" else
                       box_label_map(items, size, dataset.classes.num_classes,
-                                    ignore_index=dataset.classes.ignore_index))
+                                    ignore_index=dataset.classes.ignore_index,
+                                    image=read_image(sample.image) if refine_boxes else None))
             write_png(path, labels, dataset.classes.palette)
     return out
 
 
-def label_map_folder(dataset: SegmentationDataset, kind: str, folder: Path, cache: Path) -> Path | None:
+def label_map_folder(dataset: SegmentationDataset, kind: str, folder: Path, cache: Path,
+                     refine_boxes: str | None = None) -> Path | None:
     """Where the label maps of a weak-annotation folder are: its masks/ (or <stem>.png files directly, as
     `semiseg-tf pseudo-label` writes them); for clicks or boxes given only as a file, their rasterisation
-    under `cache`; None for tags given only as a file (they are image-level, not label maps)."""
+    under `cache` (boxes refined by `refine_boxes`); None for tags given only as a file (they are
+    image-level, not label maps)."""
     masks = folder / "masks"
     if masks.is_dir():
         return masks
@@ -91,7 +97,10 @@ def label_map_folder(dataset: SegmentationDataset, kind: str, folder: Path, cach
     raw = next((folder / name for name in RAW_FILES.get(kind, ()) if (folder / name).is_file()), None)
     if raw is None:
         return masks
-    return None if kind == "tag" else rasterized_label_maps(dataset, kind, raw, cache / kind / "masks")
+    if kind == "tag":
+        return None
+    refine = refine_boxes if kind == "box" else None
+    return rasterized_label_maps(dataset, kind, raw, cache / (f"{kind}-{refine}" if refine else kind) / "masks", refine)
 
 
 def folder_boxes(dataset: SegmentationDataset, folder: Path) -> dict:
@@ -114,16 +123,18 @@ def tagged_samples(dataset: SegmentationDataset, folder: Path, stems: list[str])
 
 
 def weak_samples(dataset: SegmentationDataset, annotations: dict[str, str], stems: list[str],
-                 cache: Path, superpixel_scale: float | None = None) -> dict[str, Sample]:
+                 cache: Path, superpixel_scale: float | None = None, refine_boxes: str | None = None
+                 ) -> dict[str, Sample]:
     """{stem: sample} of the `stems` that a weak-annotation folder labels (`semiseg-tf weaken`'s output, or the
     user's own label maps, clicks, boxes or tags); the first folder that has a stem wins. Label maps train with
     the masked cross-entropy (255 ignored) plus the method's edge-aware term; tags with a tag method. With
-    `superpixel_scale`, scribbles, points and coarse masks first grow to the superpixels they touch."""
+    `superpixel_scale`, scribbles, points and coarse masks first grow to the superpixels they touch; with
+    `refine_boxes`, boxes given as a file are rasterised after that refinement."""
     from semiseg_tf.weak.superpixels import grown_label_maps
 
     chosen: dict[str, Sample] = {}
     for kind, folder in annotations.items():
-        masks = label_map_folder(dataset, kind, Path(folder), cache)
+        masks = label_map_folder(dataset, kind, Path(folder), cache, refine_boxes)
         if superpixel_scale and kind in PARTIAL_KINDS and masks is not None and masks.is_dir():
             masks = grown_label_maps(dataset, masks, stems, cache / f"{kind}-superpixels{superpixel_scale:g}",
                                      superpixel_scale)
@@ -173,7 +184,7 @@ def choose_samples(config, dataset: SegmentationDataset, run_dir: Path) -> RunSa
     else:
         labeled, unlabeled = select_labeled(stems, config.labeled_fraction, config.labeled_list, config.seed)
     weak = weak_samples(dataset, config.annotations, unlabeled, cache=run_dir / "annotations",
-                        superpixel_scale=config.superpixel_scale)
+                        superpixel_scale=config.superpixel_scale, refine_boxes=config.refine_boxes)
     unlabeled = [stem for stem in unlabeled if stem not in weak]
     extra = extra_labeled_samples(dataset, config.extra_labels, unlabeled) if config.extra_labels else []
     pool = unlabeled_pool(dataset, unlabeled, config.unlabeled) if get_method(config.method).uses_unlabeled else []

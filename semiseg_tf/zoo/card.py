@@ -91,7 +91,9 @@ def weak_labels(run_config: dict) -> dict:
                          "annotation_hours": hours.get("annotation_hours"),
                          "full_mask_hours": hours.get("full_mask", {}).get("annotation_hours"),
                          **({"grown_to_superpixels": {"method": "felzenszwalb", "scale": grown}}
-                            if grown and kind in ("scribble", "point", "coarse") else {})}
+                            if grown and kind in ("scribble", "point", "coarse") else {}),
+                         **({"refined": run_config["train"]["refine_boxes"]}
+                            if kind == "box" and run_config["train"].get("refine_boxes") else {})}
     return section
 
 
