@@ -214,6 +214,8 @@ def test_bbtp_trains_on_boxes_and_needs_their_file(shapes_data, tmp_path, eager)
     with pytest.raises(ConfigError, match="trains on the boxes themselves"):
         train(config(shapes_data, method="bbtp", annotations={"box": str(run / "annotations" / "box")}),
               tmp_path / "no-boxes", verbose=0)
+    with pytest.raises(ConfigError, match="--refine-boxes grabcut refines boxes: pass --annotations box=DIR"):
+        train(config(shapes_data, refine_boxes="grabcut"), tmp_path / "no-boxes", verbose=0)
 
 
 # === Tags through the pipeline and training ===
