@@ -150,7 +150,7 @@ def main() -> None:
     host_ms = sum(stages.values())
     resize_argmax = network["native_ids_1_thread"] - network["logits_1_thread"]
     result = {
-        "task": "predict-stages", "dataset": "camvid", "model": str(args.model), "input_size": list(size),
+        "task": "predict-stages", "dataset": "camvid", "split": "val+train images (timing only)", "model": str(args.model), "input_size": list(size),
         "native_size": list(native), "batch_size": args.batch_size, "images": len(paths),
         "ms_per_image": {k: round(v, 2) for k, v in {**stages, **network}.items()},
         "replaced_ms_per_image": {k: round(v, 2) for k, v in alternatives.items()},
