@@ -9,7 +9,8 @@ stage runs on its own, in this process, over the same images: the host stages on
 (as in predict's decoder and writer threads), idle and again while another thread runs the
 network on all cores (as they share the cores in predict); the network with one onnxruntime
 thread (as in each of predict's two streams) and with all cores. The decode and encode that
-predict used before (and its NumPy resize) are timed beside the current ones. The sum of per-image core time says how
+predict used before (and its NumPy resize) are timed beside the current ones, and a large JPEG
+(CamVid frames enlarged 4x) decoded whole and at a reduced DCT scale, each then resized to the input. The sum of per-image core time says how
 much of the machine the stages around the network take. Writes bench/results/<name>.json.
 """
 
@@ -28,7 +29,7 @@ from PIL import Image
 from results_io import CAMVID, write_result
 
 from semiseg_tf.data import SegmentationDataset, read_image
-from semiseg_tf.data.imageio import write_png
+from semiseg_tf.data.imageio import read_image_at_least, write_png
 from semiseg_tf.export import export_onnx
 from semiseg_tf.export.metadata import metadata_for
 from semiseg_tf.inference import onnx_runner
@@ -134,6 +135,17 @@ def main() -> None:
                 lambda mask: _palette_png(mask, palette).save(work / "mask.png", format="PNG", compress_level=1),
                 list(ids), 1),
         }
+        # a large photo: the first frames enlarged 4x (bilinear) and saved as JPEG, decoded whole or at a
+        # reduced DCT scale (what predict does when only the model sees the image), then resized to the input
+        large = []
+        for index, image in enumerate(images[:16]):
+            large.append(work / f"large{index}.jpg")
+            Image.fromarray(image).resize((image.shape[1] * 4, image.shape[0] * 4), Image.BILINEAR).save(
+                large[-1], quality=90)
+        large_jpeg = ms_per_item({
+            "decode_whole_and_resize": (lambda p: resize_image(read_image(p), size), large, 1),
+            "decode_reduced_and_resize": (lambda p: resize_image(read_image_at_least(p, size)[0], size), large, 1),
+        })
         host = ms_per_item(host_tasks)
         with busy(lambda: every.native_ids(batches[0], native)):  # as in predict: inference on every core
             beside_inference = ms_per_item(host_tasks)
@@ -155,6 +167,8 @@ def main() -> None:
         "ms_per_image": {k: round(v, 2) for k, v in {**stages, **network}.items()},
         "replaced_ms_per_image": {k: round(v, 2) for k, v in alternatives.items()},
         "host_ms_per_image_beside_inference": {k: round(v, 2) for k, v in beside_inference.items()},
+        "large_jpeg_size": [native[0] * 4, native[1] * 4],
+        "large_jpeg_ms_per_image": {k: round(v, 2) for k, v in large_jpeg.items()},
         "host_stages_core_ms": round(host_ms, 2),
         "in_graph_resize_argmax_core_ms": round(resize_argmax, 2),
         "host_share_of_core_time": round(host_ms / (host_ms + network["native_ids_1_thread"]), 3),
@@ -167,6 +181,7 @@ def main() -> None:
     }
     write_result(args.name, result, required=("task", "dataset", "model", "ms_per_image", "command", "date"))
     print({k: result[k] for k in ("ms_per_image", "replaced_ms_per_image", "host_ms_per_image_beside_inference",
+                                  "large_jpeg_ms_per_image",
                                   "host_stages_core_ms",
                                   "in_graph_resize_argmax_core_ms", "host_share_of_core_time")})
 

@@ -222,6 +222,29 @@ def test_tiling_equals_whole_image_where_the_model_allows_it(tiny_model):
     np.testing.assert_array_equal(ids, unet.predict(small[None].astype(np.float32), verbose=0)[0].argmax(-1))
 
 
+def test_large_jpegs_decode_reduced_and_masks_keep_their_native_size(onnx_model, tmp_path):
+    """A JPEG 8x the model input decodes at 1/8 (DCT scaling) when only the model sees it; masks still come at
+    the native size, and an overlay (which shows the image) decodes it whole."""
+    from semiseg_tf.data.imageio import read_image_at_least
+
+    rng = np.random.default_rng(3)
+    small = rng.integers(0, 256, (6, 8, 3), dtype=np.uint8)  # smooth once enlarged: both decodes agree
+    Image.fromarray(small).resize((512, 384), Image.BILINEAR).save(tmp_path / "big.jpg", quality=95)
+    image, native = read_image_at_least(tmp_path / "big.jpg", (32, 48))
+    assert image.shape == (48, 64, 3) and native == (384, 512)  # 1/8: still >= 32x48
+    image, _ = read_image_at_least(tmp_path / "big.jpg", (200, 48))
+    assert image.shape == (384, 512, 3)  # 1/2 would give 192 rows, fewer than asked: decoded whole
+    masks = {}
+    for save in ("mask", "mask,overlay"):
+        out = tmp_path / save.replace(",", "-")
+        result = CliRunner().invoke(cli, ["predict", "--model", str(onnx_model / "model.onnx"), str(tmp_path / "big.jpg"),
+                                          "--out", str(out), "--save", save])
+        assert result.exit_code == 0, result.output
+        masks[save] = np.asarray(Image.open(out / "big.png"))
+        assert masks[save].shape == (384, 512)
+    assert (masks["mask"] == masks["mask,overlay"]).mean() > 0.9  # the same picture, decoded two ways
+
+
 def test_tiled_predict_keeps_native_resolution(onnx_model, tmp_path):
     big = np.random.default_rng(6).integers(0, 256, (70, 101, 3), dtype=np.uint8)
     Image.fromarray(big).save(tmp_path / "big.png")

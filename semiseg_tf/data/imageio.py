@@ -18,11 +18,16 @@ from semiseg_tf.data.errors import DataError
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 
 
-def _decode(data: bytes, source: str | Path) -> Image.Image:
+def _decode(data: bytes, source: str | Path, at_least: tuple[int, int] | None = None) -> Image.Image:
     """Decode an encoded image held in memory (a file read in one call: Pillow reading it itself in small
-    chunks was about 10 % slower while inference shares the cores, as in predict; `bench/predict_stages.py`)."""
+    chunks was about 10 % slower while inference shares the cores, as in predict; `bench/predict_stages.py`).
+    With `at_least` (H, W), a JPEG is decoded at the smallest DCT scale (1, 1/2, 1/4, 1/8) that keeps both
+    sides at least that large; its full size stays in `info["native_hw"]`."""
     try:
         image = Image.open(io.BytesIO(data))
+        image.info["native_hw"] = (image.height, image.width)
+        if at_least and image.format == "JPEG":
+            image.draft("RGB", (at_least[1], at_least[0]))
         image.load()
         return image
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
@@ -73,6 +78,15 @@ def read_image(path: str | Path) -> np.ndarray:
     """Decode an image file to an RGB uint8 array of shape (H, W, 3)."""
     path = Path(path)
     return decode_image(_read_bytes(path), path)
+
+
+def read_image_at_least(path: str | Path, size: tuple[int, int]) -> tuple[np.ndarray, tuple[int, int]]:
+    """(RGB uint8 image, native (H, W)): a JPEG at least twice `size` (H, W) decodes at a reduced DCT scale
+    that stays at least `size`, several times faster than in full when it is to be shrunk to `size` anyway
+    (libjpeg's scaled IDCT, which also averages what a plain bilinear shrink would alias); other images whole."""
+    path = Path(path)
+    image = _decode(_read_bytes(path), path, at_least=size)
+    return _to_rgb(image, path), image.info["native_hw"]
 
 
 def read_mask(

@@ -28,7 +28,7 @@ import numpy as np
 from semiseg_tf.data.classes import default_palette
 from semiseg_tf.data.dataset import find_images
 from semiseg_tf.data.errors import DataError
-from semiseg_tf.data.imageio import IMAGE_SUFFIXES, read_image
+from semiseg_tf.data.imageio import IMAGE_SUFFIXES, read_image, read_image_at_least
 from semiseg_tf.inference.outputs import KINDS, needs_probs, output_paths, write_outputs
 from semiseg_tf.inference.postprocess import finish_whole, prepare_whole
 from semiseg_tf.inference.tiling import predict_tiled
@@ -203,6 +203,10 @@ def run_predict(runner, inputs, options: PredictOptions, progress: bool = True) 
             todo.put((path, paths))
         seen.setdefault(path.stem, path)
 
+    # Only the model sees the image when it is resized whole and no output shows it (overlays and maps do):
+    # then a large JPEG decodes at a reduced scale, and outputs still come at its native size
+    reduced = not options.tile and runner.resize_to and not {"overlay", "maps"} & set(options.save)
+
     def decode_worker() -> None:
         while True:
             try:
@@ -212,17 +216,20 @@ def run_predict(runner, inputs, options: PredictOptions, progress: bool = True) 
                 return
             throughput.read_started()
             try:
-                image = read_image(path)
-                decoded.put((path, paths, image, None if options.tile else prepare_whole(image, runner)))
+                if reduced:
+                    image, native = read_image_at_least(path, runner.resize_to)
+                else:
+                    image = read_image(path)
+                    native = image.shape[:2]
+                decoded.put((path, paths, image, native, None if options.tile else prepare_whole(image, runner)))
             except Exception as error:  # noqa: BLE001 - any bad file is reported, the batch goes on
                 fail(path, error)
 
     def write_worker() -> None:
         while (item := results.get()) is not _DONE:
-            path, paths, image, outputs, finished = item
+            path, paths, image, native, outputs, finished = item
             try:
-                ids, probs = outputs if finished else finish_whole(outputs, image.shape[:2], runner.output,
-                                                                   needs_probs(paths))
+                ids, probs = outputs if finished else finish_whole(outputs, native, runner.output, needs_probs(paths))
                 palette = runner.classes.palette if runner.classes else default_palette(int(ids.max()) + 1)
                 write_outputs(paths, image, ids, probs, palette, runner.classes.names if runner.classes else None)
                 with lock:
@@ -282,13 +289,13 @@ def _infer_loop(runner, options: PredictOptions, in_graph: bool, decoded: queue.
 
     def run_batch(key: tuple, batch: list) -> None:
         try:
-            images = np.stack([entry[3] for entry in batch])
+            images = np.stack([entry[4] for entry in batch])
             if in_graph:  # writer-ready (ids, probs) pairs
                 predictions = [(ids, None) for ids in runner.native_ids(images, key[1])]
             else:  # raw model outputs, finished by the writers
                 predictions = runner(images)
-            for (path, paths, image, _), prediction in zip(batch, predictions):
-                results.put((path, paths, image, prediction, in_graph))
+            for (path, paths, image, native, _), prediction in zip(batch, predictions):
+                results.put((path, paths, image, native, prediction, in_graph))
         except Exception as error:  # noqa: BLE001 - a failed batch fails its images, not the job
             for path, *_ in batch:
                 fail(path, error)
@@ -306,15 +313,15 @@ def _infer_loop(runner, options: PredictOptions, in_graph: bool, decoded: queue.
         if item is _DONE:
             finished += 1
             continue
-        path, paths, image, model_input = item
+        path, paths, image, native, model_input = item
         if options.tile:
             try:
-                results.put((path, paths, image, predict_tiled(image, runner, options.tile, options.overlap,
-                                                                options.batch_size, needs_probs(paths)), True))
+                results.put((path, paths, image, native, predict_tiled(image, runner, options.tile, options.overlap,
+                                                                        options.batch_size, needs_probs(paths)), True))
             except Exception as error:  # noqa: BLE001
                 fail(path, error)
             continue
-        key = (model_input.shape, image.shape[:2] if in_graph else None)
+        key = (model_input.shape, native if in_graph else None)
         buckets.setdefault(key, []).append(item)
         if len(buckets[key]) == options.batch_size:
             batches.put((key, buckets.pop(key)))
