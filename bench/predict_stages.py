@@ -10,7 +10,8 @@ stage runs on its own, in this process, over the same images: the host stages on
 network on all cores (as they share the cores in predict); the network with one onnxruntime
 thread (as in each of predict's two streams) and with all cores. The decode and encode that
 predict used before (and its NumPy resize) are timed beside the current ones, and a large JPEG
-(CamVid frames enlarged 4x) decoded whole and at a reduced DCT scale, each then resized to the input. The sum of per-image core time says how
+(CamVid frames enlarged 4x) decoded whole and at a reduced DCT scale, each then resized to the input.
+The sum of per-image core time says how
 much of the machine the stages around the network take. Writes bench/results/<name>.json.
 """
 
@@ -162,7 +163,8 @@ def main() -> None:
     host_ms = sum(stages.values())
     resize_argmax = network["native_ids_1_thread"] - network["logits_1_thread"]
     result = {
-        "task": "predict-stages", "dataset": "camvid", "split": "val+train images (timing only)", "model": str(args.model), "input_size": list(size),
+        "task": "predict-stages", "dataset": "camvid", "split": "val+train images (timing only)",
+        "model": str(args.model), "input_size": list(size),
         "native_size": list(native), "batch_size": args.batch_size, "images": len(paths),
         "ms_per_image": {k: round(v, 2) for k, v in {**stages, **network}.items()},
         "replaced_ms_per_image": {k: round(v, 2) for k, v in alternatives.items()},

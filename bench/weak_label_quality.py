@@ -5,7 +5,8 @@
     python bench/weak_label_quality.py --data ../shared/data/camvid --weak runs/weak/camvid-point --grow-to-superpixels 100
 
 For box annotations (a folder with boxes.csv), the first-round label maps at several `inner_share`
-values (with `--grabcut`, also after GrabCut's refinement); for a folder of label maps (masks/ or <stem>.png: scribbles, coarse masks, a next round's
+values (with `--grabcut`, also after GrabCut's refinement); for a folder of label maps (masks/ or
+<stem>.png: scribbles, coarse masks, a next round's
 pseudo-labels), the maps as they are, or grown to superpixels as `train --grow-to-superpixels` grows them
 (a list of scales: one setting each). Scored against the full masks of the same train images (the
 masks are only read here, never by training); writes bench/results/weak-label-quality-<name>.json.
@@ -62,7 +63,8 @@ def main() -> None:
     parser.add_argument("--weak", type=Path, required=True)
     parser.add_argument("--inner-shares", default="1,0.5,0.25")
     parser.add_argument("--grabcut", action="store_true",
-                        help="Boxes: also each inner share with GrabCut ruling classes out first (train --refine-boxes grabcut).")
+                        help="Boxes: also each inner share after GrabCut rules classes out "
+                             "(train --refine-boxes grabcut).")
     parser.add_argument("--grow-to-superpixels", default=None, metavar="SCALES",
                         help="Label maps grown to Felzenszwalb superpixels at each of these scales (e.g. 100,300).")
     parser.add_argument("--name", default=None, help="Result name (default: weak-label-quality-<weak folder>).")

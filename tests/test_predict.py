@@ -237,8 +237,8 @@ def test_large_jpegs_decode_reduced_and_masks_keep_their_native_size(onnx_model,
     masks = {}
     for save in ("mask", "mask,overlay"):
         out = tmp_path / save.replace(",", "-")
-        result = CliRunner().invoke(cli, ["predict", "--model", str(onnx_model / "model.onnx"), str(tmp_path / "big.jpg"),
-                                          "--out", str(out), "--save", save])
+        result = CliRunner().invoke(cli, ["predict", "--model", str(onnx_model / "model.onnx"),
+                                          str(tmp_path / "big.jpg"), "--out", str(out), "--save", save])
         assert result.exit_code == 0, result.output
         masks[save] = np.asarray(Image.open(out / "big.png"))
         assert masks[save].shape == (384, 512)

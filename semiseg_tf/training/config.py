@@ -87,7 +87,8 @@ class TrainConfig:
         if self.refine_boxes not in (None, "grabcut"):
             raise ConfigError(f"--refine-boxes {self.refine_boxes}: valid: grabcut.")
         if self.refine_boxes and "box" not in self.annotations:
-            raise ConfigError(f"--refine-boxes {self.refine_boxes} refines boxes: pass --annotations box=DIR (boxes.csv).")
+            raise ConfigError(f"--refine-boxes {self.refine_boxes} refines boxes: pass --annotations box=DIR "
+                              "(boxes.csv).")
         if self.labeled_fraction is not None and not 0 < self.labeled_fraction <= 1:
             raise ConfigError(f"--labeled-fraction {self.labeled_fraction}: must be in (0, 1], e.g. 0.125.")
         self.validate_annotations()

@@ -100,7 +100,8 @@ def label_map_folder(dataset: SegmentationDataset, kind: str, folder: Path, cach
     if kind == "tag":
         return None
     refine = refine_boxes if kind == "box" else None
-    return rasterized_label_maps(dataset, kind, raw, cache / (f"{kind}-{refine}" if refine else kind) / "masks", refine)
+    out = cache / (f"{kind}-{refine}" if refine else kind) / "masks"
+    return rasterized_label_maps(dataset, kind, raw, out, refine)
 
 
 def folder_boxes(dataset: SegmentationDataset, folder: Path) -> dict:

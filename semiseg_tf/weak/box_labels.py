@@ -27,7 +27,7 @@ import numpy as np
 from semiseg_tf.data.annotations import Box
 
 INNER_SHARE = 0.5  # the share of a box whose guess is kept where boxes of several classes overlap
-GRABCUT_SIDE = 160  # GrabCut runs on the box and its band downscaled to at most this side (~0.6 s a CamVid image)
+GRABCUT_SIDE = 160  # GrabCut runs on the box and its band downscaled to at most this side (speed)
 
 
 def box_candidates(boxes: Sequence[Box], size: tuple[int, int], num_classes: int) -> np.ndarray:
@@ -56,7 +56,8 @@ def grabcut_rule_out(image: np.ndarray, boxes: Sequence[Box], candidates: np.nda
     cv2.setRNGSeed(0)  # GrabCut's GMMs start from k-means++: the same labels on every run
     for box in boxes:
         mx, my = max(4, int(band * (box.x1 - box.x0 + 1))), max(4, int(band * (box.y1 - box.y0 + 1)))
-        y0, x0, y1, x1 = max(0, box.y0 - my), max(0, box.x0 - mx), min(height, box.y1 + my + 1), min(width, box.x1 + mx + 1)
+        y0, x0 = max(0, box.y0 - my), max(0, box.x0 - mx)
+        y1, x1 = min(height, box.y1 + my + 1), min(width, box.x1 + mx + 1)
         region = candidates[y0:y1, x0:x1]
         mask = np.full(region.shape[:2], cv2.GC_BGD, np.uint8)
         mask[box.y0 - y0:box.y1 - y0 + 1, box.x0 - x0:box.x1 - x0 + 1] = cv2.GC_PR_FGD
