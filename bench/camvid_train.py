@@ -85,6 +85,13 @@ def pretrain_record(run: str) -> dict:
     return {"run": run, **{key: card[key] for key in keep if key in card}}
 
 
+def inherited_pretrain(run: str) -> dict:
+    """A fine-tune's pretraining: the `pretrain` record of the run it starts from, if that run had one."""
+    result = RESULTS / f"{run}.json"
+    record = json.loads(result.read_text()).get("pretrain") if result.is_file() else None
+    return {"pretrain": record} if record else {}
+
+
 def splits_of(data: Path) -> list[str]:
     """val, and test where the dataset has it (CamVid's test is a new drive: the figure papers report)."""
     return [split for split in ("val", "test") if (data / f"{split}.txt").is_file()]
@@ -244,7 +251,8 @@ def main() -> None:
             **({"teacher": args.teacher, "extra_labels": pseudo_label_settings(args.extra_labels),
                 "extra_labels_share": args.extra_labels_share,
                 "teacher_train_seconds": run_seconds(args.teacher)} if args.extra_labels else {}),
-            **({"pretrain": pretrain_record(args.pretrained)} if args.pretrained else {}),
+            **({"pretrain": pretrain_record(args.pretrained)} if args.pretrained
+               else inherited_pretrain(args.init_from) if args.init_from else {}),
             **({"init_from": args.init_from, "init_train_seconds": run_seconds(args.init_from),
                 "learning_rate": args.learning_rate} if args.init_from else {}),
         })

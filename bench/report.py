@@ -423,6 +423,59 @@ def headline_table(results: list[dict], dataset: str = "camvid") -> str:
     return "\n".join(lines)
 
 
+PRETRAIN_DATASETS = ("camvid", "ph2_lesion")  # where encoders were pretrained on the train images
+
+
+def _encoder(result: dict) -> str:
+    """`scratch`, or the pretext method, its steps and the dataset its images came from."""
+    record = result.get("pretrain")
+    if not record:
+        return "scratch"
+    source = Path((record.get("image_source") or {}).get("data") or "?").name
+    return f"{record['method']}, {record['steps']} steps on {source} ({record['train_seconds'] / 60:.0f} min)"
+
+
+def _without_pretrain(result: dict) -> str:
+    """The method name the same run from scratch has: `supervised-ptjigsaw-camvid-pbn` -> `supervised-pbn`."""
+    record = result.get("pretrain")
+    return result["method"].replace(f"-pt{record['run']}", "") if record else result["method"]
+
+
+def pretraining_table(results: list[dict]) -> str:
+    """Label-budget runs of the current recipe with and without a pretrained encoder: each beside its
+    reference, the same run from scratch (same dataset, labels, seed, method and steps) or, for a
+    fine-tune, the supervised control that continued the same starting run."""
+    rows = [r for r in results for d in PRETRAIN_DATASETS
+            if is_precise_bn_run(r, d) and r["supervision"] in ("full", "semi") and r["labeled_fraction"] < 1]
+    if not any(r.get("pretrain") for r in rows):
+        return "_none_"
+    rows.sort(key=lambda r: (r["dataset"], -r["labeled_fraction"], r["seed"], "init_from" in r,
+                             r.get("init_from", ""), r["method"]))
+    lines = ["| dataset | labels | seed | run | encoder | val | test | reference | val / test vs reference | "
+             "time | command |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        if "init_from" in r:
+            reference = next((c for c in rows if c.get("init_from") == r["init_from"] and c["steps"] == r["steps"]
+                              and c["supervision"] == "full" and c is not r), None)
+            what = "supervised control"
+        else:
+            reference = next((c for c in rows if not c.get("pretrain") and "init_from" not in c and c is not r
+                              and (c["dataset"], c["labeled_fraction"], c["seed"], c["steps"])
+                              == (r["dataset"], r["labeled_fraction"], r["seed"], r["steps"])
+                              and c["method"] == _without_pretrain(r)), None)
+            what = "from scratch"
+        difference = MISSING
+        if reference is not None:
+            test = (f"{100 * (r['_test']['miou'] - reference['_test']['miou']):+.1f}"
+                    if "_test" in r and "_test" in reference else MISSING)
+            difference = f"{100 * (r['miou'] - reference['miou']):+.1f} / {test}"
+        lines.append(f"| {r['dataset']} | {r['labeled_fraction']:g} ({r['labeled_images']}) | {r['seed']} | "
+                     f"{_row_label(r)} | {_encoder(r)} | {_pct(r['miou'])} | {_test_pct(r)} | "
+                     f"{what if reference is not None else MISSING} | {difference} | "
+                     f"{r['train_seconds'] / 60:.0f} min | `{r['command']}` |")
+    return "\n".join(lines)
+
+
 def bn_recalibration_table(named: dict[str, dict]) -> str:
     """PreciseBN against the moving averages of the same weights, by batches and seed."""
     runs = {n: r for n, r in named.items() if r.get("task") == "bn-recalibration"}
@@ -471,6 +524,15 @@ annotation hours; full-mask runs show the hours full masks of their images would
 How to read: as the CamVid table above, on `../shared/data/msrc21` (591 natural images, 21 classes, a
 seeded 70/10/20 split; train at native size, <= 320 px, 192x256 crops); mIoU in % at native size.
 Boxes and image tags are simulated from the train masks (`semiseg-tf weaken --kind box|tag`).""",
+    "pretraining": """\
+## Encoder pretraining by label budget, val and test
+
+How to read: runs with part of the masks, from a randomly initialised encoder ("scratch") or one
+pretrained without labels on the same dataset's train images (`semiseg-tf pretrain`, then
+`--pretrained NAME`; the pretraining's own time in brackets). A run is compared with the same run from
+scratch (same labels, seed, method and steps); a fine-tune ("+N steps from supervised") with the
+supervised control that continued the same starting run. Discussion:
+[docs/2026-12-03-pretraining-plan.md](docs/2026-12-03-pretraining-plan.md).""",
     "bnrecal": """\
 ## BatchNorm statistics: PreciseBN against the moving averages
 
@@ -546,7 +608,8 @@ def render(folder: Path = RESULTS) -> str:
     superseded = load_results(folder / "superseded") if (folder / "superseded").is_dir() else {}
     zoo = {n: r for n, r in by_name.items() if n.startswith("zoo-") and "miou" in r}
     results = [r for n, r in by_name.items() if n not in zoo]
-    known = {id(r) for r in results if is_camvid_run(r) or is_camvid_run(r, "msrc21") or r.get("task") in SPEED_TASKS
+    known = {id(r) for r in results if any(is_camvid_run(r, d) for d in ("camvid", "msrc21", *PRETRAIN_DATASETS))
+             or r.get("task") in SPEED_TASKS
              or (r.get("task") == "semi-step-cost" and isinstance(r.get("methods"), dict))
              or (r.get("task") == "reseed" and "reruns" in r)}
     known |= {id(r) for r in results if r.get("task") == "bn-recalibration"}
@@ -555,7 +618,7 @@ def render(folder: Path = RESULTS) -> str:
     earlier = [r for r in known_results if not is_precise_bn_run(r)]  # the tables of the moving-average era
     tables = {
         "headline": headline_table(known_results), "msrc21": headline_table(known_results, "msrc21"),
-        "bnrecal": bn_recalibration_table(by_name),
+        "pretraining": pretraining_table(known_results), "bnrecal": bn_recalibration_table(by_name),
         "semi": semi_summary(earlier, by_name), "finetune": finetune_table(earlier, by_name),
         "classgap": class_gap_table(earlier, by_name), "reseed": reseed_table(known_results),
         "zoo": zoo_table(zoo), "accuracy": accuracy_table(known_results),

@@ -221,6 +221,32 @@ def test_the_headline_shows_precise_bn_runs_with_test_moving_averages_and_weak_l
     assert "| supervised |" not in table  # runs with the moving averages stay in the earlier tables
 
 
+def test_pretrained_runs_sit_beside_the_same_run_from_scratch_and_fine_tunes_beside_their_control():
+    def run(name, method, miou, test, **extra):
+        r = _run(name, method, 0.125, miou, labeled_images=46, bn_recalibration_batches=100, dataset="camvid",
+                 **extra)
+        r["_test"] = {"miou": test, "split": "test"}
+        return r
+
+    pretrain = {"run": "jigsaw-camvid", "method": "jigsaw", "steps": 300, "train_seconds": 240.0,
+                "image_source": {"data": "../shared/data/camvid"}}
+    scratch = run("scratch", "supervised-pbn", 0.515, 0.412)
+    other_seed = run("seed1", "supervised-pbn", 0.60, 0.50, seed=1)
+    pretrained = run("pt", "supervised-ptjigsaw-camvid-pbn", 0.533, 0.409, pretrain=pretrain)
+    control = run("ctrl", "supervised-ptjigsaw-ft500-pbn", 0.540, 0.410, steps=500, init_from="pt", pretrain=pretrain)
+    semi = {**run("semi", "equivariance-ptjigsaw-ft500-pbn", 0.550, 0.425, steps=500, init_from="pt",
+                  pretrain=pretrain), "supervision": "semi", "task": "camvid-semi"}
+    table = report.pretraining_table([semi, control, pretrained, other_seed, scratch])
+    rows = {cells[3]: cells for line in table.splitlines()[2:]
+            if (cells := [c.strip() for c in line.strip("|").split("|")])}
+    assert rows["supervised-ptjigsaw-camvid-pbn"][4:9] == ["jigsaw, 300 steps on camvid (4 min)", "53.3", "40.9",
+                                                          "from scratch", "+1.8 / -0.3"]
+    assert rows["supervised-pbn"][4] == "scratch"
+    semi_row = rows["equivariance-ptjigsaw-ft500-pbn, +500 steps from supervised"]
+    assert semi_row[7:9] == ["supervised control", "+1.0 / +1.5"]
+    assert report.pretraining_table([scratch]) == "_none_"
+
+
 def test_annotation_hours_plot_charges_weak_runs_their_hours_and_mask_runs_their_share(tmp_path, capsys):
     import plot_annotation_hours
 
