@@ -274,6 +274,31 @@ def test_a_card_records_weak_labels_with_their_annotation_hours(tmp_path):
     assert "label budget no full masks" in render_card(card)
 
 
+def test_a_card_follows_a_fine_tune_back_to_its_encoder_pretraining(tmp_path):
+    from semiseg_tf.zoo.card import render_card, training_section
+
+    pretrain = tmp_path / "pretrain"
+    pretrain.mkdir()
+    (pretrain / "card.json").write_text(json.dumps({
+        "method": "jigsaw", "paper": "Noroozi & Favaro, ECCV 2016", "steps": 300, "images": 367,
+        "image_source": {"data": "../shared/data/camvid", "split": "train"}, "train_seconds": 249.0}))
+    start = tmp_path / "supervised"
+    start.mkdir()
+    (start / "config.json").write_text(json.dumps({"train": {"encoder_weights": str(pretrain)}}))
+    run_config = {"train": {"data": "builtin:shapes", "train_split": "train", "method": "equivariance", "steps": 10,
+                            "batch_size": 2, "seed": 0, "labeled_fraction": 0.125, "init_from": str(start)},
+                  "labeled_count": 46, "unlabeled_count": 321}
+    section = training_section(run_config, {"train_seconds": 60})
+    assert section["pretraining"]["method"] == "jigsaw" and section["pretraining"]["data"] == "../shared/data/camvid"
+    card = {"name": "x", "version": "1.0.0", "architecture": {"preset": "unet-tiny", "config": {}},
+            "classes": {"names": ["a", "b"]}, "input": {"size": [8, 8], "normalisation": {"mean": 0, "std": 1}},
+            "training": section, "data_licence": "n/a", "metrics": {}, "files": {}}
+    assert ("- Encoder pretrained without labels: jigsaw (Noroozi & Favaro, ECCV 2016), 300 steps on 367 images "
+            "of `../shared/data/camvid` split `train`, 4.2 min (`pretrain`)") in render_card(card)
+    run_config["train"].pop("init_from")
+    assert "pretraining" not in training_section(run_config, {})
+
+
 @pytest.mark.parametrize("name, kind", [("camvid-deeplabv3plus-box@1.0.0", "box"),
                                         ("camvid-deeplabv3plus-box", "box"),  # 1.1.0: bbtp
                                         ("camvid-deeplabv3plus-scribble", "scribble")])

@@ -78,7 +78,24 @@ def training_section(run_config: dict, timing: dict, trained_on: str | None = No
         "seconds": timing.get("train_seconds"),
         "machine": trained_on or timing.get("machine") or "not recorded by the run",
         **({"weak_labels": weak_labels(run_config)} if train.get("annotations") else {}),
+        **({"pretraining": pretrained} if (pretrained := pretraining(train)) else {}),
     }
+
+
+def pretraining(train: dict) -> dict | None:
+    """The `semiseg-tf pretrain` run the encoder started from: named by the run's `encoder_weights`, or by
+    those of the run it was fine-tuned from (`init_from`), followed back; None when there was none."""
+    weights = train.get("encoder_weights")
+    if not weights:
+        start = Path(train.get("init_from") or "") / "config.json"
+        return pretraining(json.loads(start.read_text())["train"]) if start.is_file() else None
+    folder = Path(weights) if Path(weights).is_dir() else Path(weights).parent
+    card = json.loads((folder / "card.json").read_text()) if (folder / "card.json").is_file() else {}
+    source = card.get("image_source") or {}
+    return {"run": folder.name, "method": card.get("method"), "paper": card.get("paper"), "steps": card.get("steps"),
+            "images": card.get("images"), "data": portable_data(source["data"]) if source.get("data") else None,
+            "split": source.get("split"), "seconds": card.get("train_seconds"),
+            "final_metric": card.get("final_metric")}
 
 
 def weak_labels(run_config: dict) -> dict:
@@ -162,6 +179,9 @@ def render_card(card: dict) -> str:
         *[f"- Weak labels: {kind} on {weak['images']} images ({weak['annotation_hours']} simulated annotation hours; "
           f"full masks of the same images {weak['full_mask_hours']} h), `{weak['folder']}`"
           for kind, weak in training.get("weak_labels", {}).items()],
+        *([f"- Encoder pretrained without labels: {pre['method']} ({pre['paper']}), {pre['steps']} steps on "
+           f"{pre['images']} images of `{pre['data']}` split `{pre['split']}`, "
+           f"{(pre['seconds'] or 0) / 60:.1f} min (`{pre['run']}`)"] if (pre := training.get("pretraining")) else []),
         f"- Training time: {minutes} on {training['machine']}",
         f"- Data licence: {card['data_licence']}",
     ]
