@@ -152,3 +152,22 @@ def test_reseeding_a_run_that_is_not_finished_names_the_missing_file(tmp_path):
     failed = subprocess.run(script, capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert failed.returncode == 2 and "camvid-no-such-run.json not found" in failed.stderr
     assert "run its bench command first" in failed.stderr and not (tmp_path / "runs").exists()
+
+
+def test_jigsaw_cues_scores_each_condition_on_the_same_puzzles(shapes_data, tmp_path, monkeypatch):
+    import jigsaw_cues
+
+    from semiseg_tf.pretraining import PretrainConfig, pretrain
+
+    run = tmp_path / "jigsaw"
+    pretrain(PretrainConfig(method="jigsaw", data=str(shapes_data), model="deeplabv3plus-tiny", steps=2,
+                            batch_size=4, image_size=32, checkpoint_every=2, bn_recalibration_batches=0,
+                            method_options={"permutations": 10, "hidden": 32}), run, verbose=0)
+    written = {}
+    monkeypatch.setattr(jigsaw_cues, "write_result", lambda name, result, required: written.update({name: result}))
+    monkeypatch.setattr(sys, "argv", ["jigsaw_cues.py", "--run", str(run), "--data", str(shapes_data)])
+    jigsaw_cues.main()
+    result = written["jigsaw-cues-jigsaw"]
+    assert result["puzzles"] == 4 and result["split"] == "val" and result["chance"] == 0.1
+    assert set(result["accuracy"]) == {"as_trained", "upside_down", "mirrored", "grey"}
+    assert all(0 <= value <= 1 and value * 4 == round(value * 4) for value in result["accuracy"].values())
