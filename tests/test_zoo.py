@@ -314,3 +314,18 @@ def test_shipped_weak_entry_records_its_labels_and_verifies(monkeypatch, name, k
     assert set(card_metrics(card)) == {"val", "test"}
     verified = CliRunner().invoke(cli, ["zoo", "verify", name, "--checksums-only"])
     assert verified.exit_code == 0 and f"OK     {card['name']}@{card['version']}" in verified.output, verified.output
+
+
+def test_shipped_semi_entry_records_its_label_budget_and_pretraining(monkeypatch):
+    """The semi-supervised entry: 46 masks, an encoder pretrained on the train images without labels."""
+    from semiseg_tf.zoo import resolve
+    from semiseg_tf.zoo.card import card_metrics
+
+    monkeypatch.delenv("SEMISEG_ZOO", raising=False)
+    card = resolve("camvid-deeplabv3plus-semi").card()
+    training = card["training"]
+    assert training["labeled_images"] == 46 and training["unlabeled_images"] == 321
+    assert training["pretraining"]["method"] == "jigsaw" and training["pretraining"]["split"] == "train"
+    assert set(card_metrics(card)) == {"val", "test"}
+    verified = CliRunner().invoke(cli, ["zoo", "verify", "camvid-deeplabv3plus-semi", "--checksums-only"])
+    assert verified.exit_code == 0, verified.output
