@@ -154,7 +154,7 @@ def test_reseeding_a_run_that_is_not_finished_names_the_missing_file(tmp_path):
     assert "run its bench command first" in failed.stderr and not (tmp_path / "runs").exists()
 
 
-def test_jigsaw_cues_scores_each_condition_on_the_same_puzzles(shapes_data, tmp_path, monkeypatch):
+def test_jigsaw_cues_scores_each_condition_on_the_same_puzzles(shapes_data, tmp_path, monkeypatch, eager):
     import jigsaw_cues
 
     from semiseg_tf.pretraining import PretrainConfig, pretrain

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Callable, Sequence
 
+import numpy as np
 import tensorflow as tf
 
 from semiseg_tf.data import Sample, SegmentationDataset, read_image, resolve_data, unlabeled_samples
@@ -39,7 +40,7 @@ def pretraining_samples(images: str | None = None, data: str | None = None, spli
 def decode_resized(path: tf.Tensor, short_side: int) -> tf.Tensor:
     """Decode an image file with the project's reader and scale it so its shorter side is `short_side`
     (float32, [0, 255]); aspect ratio kept."""
-    image = tf.numpy_function(lambda p: read_image(p.decode()), [path], tf.uint8)
+    image = tf.numpy_function(lambda p: read_image(np.asarray(p).item().decode()), [path], tf.uint8)
     image.set_shape([None, None, 3])
     size = tf.cast(tf.shape(image)[:2], tf.float32)
     scale = float(short_side) / tf.reduce_min(size)
