@@ -25,6 +25,7 @@ from semiseg_tf.data import resolve_data
 from semiseg_tf.evaluation import evaluate
 from semiseg_tf.loading import load_segmenter
 from semiseg_tf.methods import get_method
+from semiseg_tf.pretraining.provenance import encoder_pretraining
 from semiseg_tf.training import TrainConfig, train
 
 DRAWN_ROUND_THRESHOLD = 0.9  # next rounds of scribbles, points, coarse masks: the model labels where this sure
@@ -75,21 +76,6 @@ def next_round_labels(run: str, kind: str, weak_dir: str, out: Path) -> str:
                         ensemble_transforms("flip"), threshold, loaded.input_size, dataset.classes.ignore_index,
                         dataset.classes.palette, source={"model": str(run_dir)}, constraint=constraint)
     return str(out)
-
-
-def pretrain_record(run: str) -> dict:
-    """What a run's encoder was pretrained with (its `semiseg-tf pretrain` card, without file names)."""
-    card = json.loads((PRETRAIN / run / "card.json").read_text())
-    keep = ("method", "paper", "images", "image_source", "image_size", "batch_size", "steps", "train_seconds",
-            "machine", "final_metric", "method_options")
-    return {"run": run, **{key: card[key] for key in keep if key in card}}
-
-
-def inherited_pretrain(run: str) -> dict:
-    """A fine-tune's pretraining: the `pretrain` record of the run it starts from, if that run had one."""
-    result = RESULTS / f"{run}.json"
-    record = json.loads(result.read_text()).get("pretrain") if result.is_file() else None
-    return {"pretrain": record} if record else {}
 
 
 def splits_of(data: Path) -> list[str]:
@@ -251,8 +237,7 @@ def main() -> None:
             **({"teacher": args.teacher, "extra_labels": pseudo_label_settings(args.extra_labels),
                 "extra_labels_share": args.extra_labels_share,
                 "teacher_train_seconds": run_seconds(args.teacher)} if args.extra_labels else {}),
-            **({"pretrain": pretrain_record(args.pretrained)} if args.pretrained
-               else inherited_pretrain(args.init_from) if args.init_from else {}),
+            **({"pretrain": pretrained} if (pretrained := encoder_pretraining(stored["train"])) else {}),
             **({"init_from": args.init_from, "init_train_seconds": run_seconds(args.init_from),
                 "learning_rate": args.learning_rate} if args.init_from else {}),
         })

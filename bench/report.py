@@ -608,7 +608,7 @@ def render(folder: Path = RESULTS) -> str:
     superseded = load_results(folder / "superseded") if (folder / "superseded").is_dir() else {}
     zoo = {n: r for n, r in by_name.items() if n.startswith("zoo-") and "miou" in r}
     results = [r for n, r in by_name.items() if n not in zoo]
-    known = {id(r) for r in results if any(is_camvid_run(r, d) for d in ("camvid", "msrc21", *PRETRAIN_DATASETS))
+    known = {id(r) for r in results if any(is_camvid_run(r, d) for d in ("msrc21", *PRETRAIN_DATASETS))
              or r.get("task") in SPEED_TASKS
              or (r.get("task") == "semi-step-cost" and isinstance(r.get("methods"), dict))
              or (r.get("task") == "reseed" and "reruns" in r)}

@@ -289,7 +289,8 @@ def test_a_card_follows_a_fine_tune_back_to_its_encoder_pretraining(tmp_path):
                             "batch_size": 2, "seed": 0, "labeled_fraction": 0.125, "init_from": str(start)},
                   "labeled_count": 46, "unlabeled_count": 321}
     section = training_section(run_config, {"train_seconds": 60})
-    assert section["pretraining"]["method"] == "jigsaw" and section["pretraining"]["data"] == "../shared/data/camvid"
+    assert section["pretraining"]["method"] == "jigsaw"
+    assert section["pretraining"]["image_source"]["data"] == "../shared/data/camvid"
     card = {"name": "x", "version": "1.0.0", "architecture": {"preset": "unet-tiny", "config": {}},
             "classes": {"names": ["a", "b"]}, "input": {"size": [8, 8], "normalisation": {"mean": 0, "std": 1}},
             "training": section, "data_licence": "n/a", "metrics": {}, "files": {}}
@@ -325,7 +326,7 @@ def test_shipped_semi_entry_records_its_label_budget_and_pretraining(monkeypatch
     card = resolve("camvid-deeplabv3plus-semi").card()
     training = card["training"]
     assert training["labeled_images"] == 46 and training["unlabeled_images"] == 321
-    assert training["pretraining"]["method"] == "jigsaw" and training["pretraining"]["split"] == "train"
+    assert training["pretraining"]["method"] == "jigsaw" and training["pretraining"]["image_source"]["split"] == "train"
     assert set(card_metrics(card)) == {"val", "test"}
     verified = CliRunner().invoke(cli, ["zoo", "verify", "camvid-deeplabv3plus-semi", "--checksums-only"])
     assert verified.exit_code == 0, verified.output
