@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from camvid_train import moving_average_segmenter, splits_of
-from results_io import write_result
+from results_io import require_repository_root, write_result
 
 from semiseg_tf.data import SegmentationDataset, resolve_data
 from semiseg_tf.evaluation import evaluate
@@ -32,6 +32,7 @@ def main() -> None:
     parser.add_argument("--batches", type=int, nargs="+", default=[100])
     parser.add_argument("--seeds", type=int, nargs="+", default=[7], help="recalibration stream seeds (run seed +)")
     args = parser.parse_args()
+    require_repository_root()
     run_dir = Path("runs/bench") / args.run
     if not (run_dir / "backup" / "checkpoint.npz").is_file():
         parser.error(f"{run_dir}/backup/checkpoint.npz not found; name a finished run trained with this code")

@@ -18,7 +18,7 @@ import argparse
 import json
 from pathlib import Path
 
-from results_io import CAMVID, RESULTS, write_result
+from results_io import CAMVID, RESULTS, require_repository_root, write_result
 
 from semiseg_tf.cli.options import parse_key_values
 from semiseg_tf.data import resolve_data
@@ -161,6 +161,7 @@ def main() -> None:
                         help="Name suffix of a run with non-default --method-option values (e.g. classweighted), "
                              "pseudo-labels (e.g. cbst0.5) or a repeat of the same command (e.g. r2).")
     args = parser.parse_args()
+    require_repository_root()
     if (args.method_option or args.init_from) and not args.variant:
         parser.error("--method-option and --init-from need --variant (the variant names the result)")
 

@@ -19,7 +19,7 @@ import statistics
 from pathlib import Path
 
 from camvid_train import train_and_evaluate
-from results_io import RESULTS, write_result
+from results_io import RESULTS, require_repository_root, write_result
 
 from semiseg_tf.training import TrainConfig
 
@@ -37,6 +37,7 @@ def main() -> None:
     parser.add_argument("run", help="A finished run under runs/bench/ with its bench/results file.")
     parser.add_argument("--seeds", type=int, nargs="+", required=True, help="Seeds of the reruns.")
     args = parser.parse_args()
+    require_repository_root()
     result, run_dir = RESULTS / f"{args.run}.json", Path("runs/bench") / args.run
     for needed in (result, run_dir / "config.json", run_dir / "labeled.txt"):
         if not needed.is_file():

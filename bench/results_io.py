@@ -17,6 +17,16 @@ REQUIRED = ("task", "dataset", "split", "model", "method", "supervision", "label
             "miou", "per_class_iou", "train_seconds", "steps", "command", "date")
 
 
+def require_repository_root() -> None:
+    """Stop with one line (exit 2) unless run from the repository root: runs/ and the README's relative
+    paths (`../shared/data/...`, `runs/bench/RUN`) are read and written there, so a run started from
+    bench/ would miss its data or write a second runs/ folder."""
+    if Path.cwd().resolve() != ROOT:
+        print(f"error: run bench scripts from the repository root: cd {ROOT} && python bench/{Path(sys.argv[0]).name}"
+              " ...", file=sys.stderr)
+        raise SystemExit(2)
+
+
 def command_line() -> str:
     """The command that produced the result, with the script's path from the repository root
     (as the README types it, wherever it was run from)."""

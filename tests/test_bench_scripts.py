@@ -149,9 +149,20 @@ def test_a_reseeded_run_changes_only_its_seed_and_keeps_its_labeled_subset(shape
 
 def test_reseeding_a_run_that_is_not_finished_names_the_missing_file(tmp_path):
     script = [sys.executable, str(BENCH / "reseed.py"), "camvid-no-such-run", "--seeds", "1"]
-    failed = subprocess.run(script, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    failed = subprocess.run(script, capture_output=True, text=True, timeout=120, cwd=BENCH.parent)
     assert failed.returncode == 2 and "camvid-no-such-run.json not found" in failed.stderr
-    assert "run its bench command first" in failed.stderr and not (tmp_path / "runs").exists()
+    assert "run its bench command first" in failed.stderr
+    assert not list((BENCH.parent / "runs" / "reseed").glob("camvid-no-such-run*"))
+
+
+@pytest.mark.parametrize("script", ["camvid_train.py", "reseed.py", "bn_recalibration.py"])
+def test_a_bench_run_started_outside_the_repository_root_stops_with_the_command_to_type(script, tmp_path):
+    args = {"camvid_train.py": ["--seed", "0"], "reseed.py": ["RUN", "--seeds", "1"], "bn_recalibration.py": ["RUN"]}[script]
+    failed = subprocess.run([sys.executable, str(BENCH / script), *args], capture_output=True, text=True,
+                            timeout=120, cwd=tmp_path)
+    assert failed.returncode == 2 and not list(tmp_path.iterdir())
+    assert failed.stderr.strip().splitlines()[-1] == (
+        f"error: run bench scripts from the repository root: cd {BENCH.parent} && python bench/{script} ...")
 
 
 def test_jigsaw_cues_scores_each_condition_on_the_same_puzzles(shapes_data, tmp_path, monkeypatch, eager):
