@@ -241,3 +241,13 @@ def test_shipped_boxes_and_tags_read_as_they_are(name):
     if name == "msrc21":
         assert tags["1_8_s"] == frozenset({1, 2, 3})  # grass;tree;cow
         assert Box(1, 0, 0, 319, 212) in boxes["1_1_s"]  # x1/y1 inclusive: the whole 320x213 image
+
+
+@pytest.mark.parametrize("reader, name, text, match, layout", [
+    (read_points, "points.json", '{"a": []}', r"holds a JSON dict, not a list", '"x": ..., "y": ...'),
+    (read_tags, "tags.json", '[["cat"]]', r"holds a JSON list, not an object", '{"<stem>": ["class", ...]'),
+])
+def test_json_of_the_wrong_shape_names_the_layout_to_write(tmp_path, reader, name, text, match, layout):
+    path = write(tmp_path, name, text)
+    with raises(match, str(path), layout):
+        reader(path, SIZES, NAMES)

@@ -138,14 +138,20 @@ def csv_rows(path: Path, columns: list[str], positional: bool = False):
         yield line_number, row
 
 
-def load_json(path: Path):
+def load_json(path: Path, expected: type | None = None, layout: str = ""):
+    """The file's JSON; with `expected` (list or dict), one line naming the file and the `layout` to write
+    when the top level is something else."""
     import json
 
     try:
-        return json.loads(read_text(path))
+        data = json.loads(read_text(path))
     except json.JSONDecodeError as exc:
         raise DataError(path, f"is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}).",
                         "fix the JSON syntax.") from None
+    if expected is not None and not isinstance(data, expected):
+        wanted = "a list" if expected is list else "an object"
+        raise DataError(path, f"holds a JSON {type(data).__name__}, not {wanted}.", f"write {layout}.")
+    return data
 
 
 def write_csv(path: str | Path, header: list[str], rows) -> None:

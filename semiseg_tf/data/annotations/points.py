@@ -38,10 +38,7 @@ def read_points(path: str | Path, source, classes=None) -> dict[str, list[Point]
     path = Path(path)
     context = AnnotationContext(source, classes)
     if path.suffix.lower() == ".json":
-        entries = load_json(path)
-        if not isinstance(entries, list):
-            raise DataError(path, f"holds a JSON {type(entries).__name__}, not a list.",
-                            'write [{"stem": ..., "x": ..., "y": ..., "class": ...}, ...].')
+        entries = load_json(path, list, '[{"stem": ..., "x": ..., "y": ..., "class": ...}, ...]')
         rows = []
         for index, entry in enumerate(entries):
             where = f"entry [{index}]"

@@ -24,10 +24,7 @@ def read_tags(path: str | Path, source, classes=None) -> dict[str, frozenset[int
     path = Path(path)
     context = AnnotationContext(source, classes)
     if path.suffix.lower() == ".json":
-        data = load_json(path)
-        if not isinstance(data, dict):
-            raise DataError(path, f"holds a JSON {type(data).__name__}, not an object.",
-                            'write {"<stem>": ["class", ...], ...}.')
+        data = load_json(path, dict, '{"<stem>": ["class", ...], ...}')
         rows = []
         for stem, names in data.items():
             where = f"entry '{stem}'"
