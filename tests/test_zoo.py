@@ -330,3 +330,13 @@ def test_shipped_semi_entry_records_its_label_budget_and_pretraining(monkeypatch
     assert set(card_metrics(card)) == {"val", "test"}
     verified = CliRunner().invoke(cli, ["zoo", "verify", "camvid-deeplabv3plus-semi", "--checksums-only"])
     assert verified.exit_code == 0, verified.output
+
+
+def test_zoo_list_keeps_a_long_entry_name_apart_from_its_architecture(monkeypatch):
+    from semiseg_tf.zoo import list_entries
+
+    monkeypatch.delenv("SEMISEG_ZOO", raising=False)
+    listed = CliRunner().invoke(cli, ["zoo", "list"])
+    rows = [line.split() for line in listed.output.splitlines()[1:]]
+    assert listed.exit_code == 0 and len(rows) == len(list_entries()) >= 7
+    assert all("@" in row[0] and row[1] == "deeplabv3plus" for row in rows), listed.output

@@ -31,13 +31,14 @@ def list_command(zoo):
     if not entries:
         click.echo(f"no zoo entries in {[str(r) for r in zoo_roots()]}")
         return
-    click.echo(f"{'entry':<32}{'architecture':<22}{'input':<10}{'val mIoU':>9}{'test mIoU':>10}  location")
+    width = max(len("entry"), *(len(entry.reference) for entry in entries)) + 2  # names grow; columns follow
+    click.echo(f"{'entry':<{width}}{'architecture':<22}{'input':<10}{'val mIoU':>9}{'test mIoU':>10}  location")
     for entry in entries:
         card = entry.card()
         size = "x".join(map(str, card["input"]["size"]))
         figures = card_metrics(card)
         val, test = (f"{100 * figures[s]['miou']:.1f}" if s in figures else "-" for s in ("val", "test"))
-        click.echo(f"{entry.reference:<32}{card['architecture']['preset']:<22}{size:<10}{val:>9}{test:>10}  "
+        click.echo(f"{entry.reference:<{width}}{card['architecture']['preset']:<22}{size:<10}{val:>9}{test:>10}  "
                    f"{entry.path}")
 
 
