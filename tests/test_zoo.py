@@ -300,16 +300,20 @@ def test_a_card_follows_a_fine_tune_back_to_its_encoder_pretraining(tmp_path):
     assert "pretraining" not in training_section(run_config, {})
 
 
-@pytest.mark.parametrize("name, kind", [("camvid-deeplabv3plus-box@1.0.0", "box"),
-                                        ("camvid-deeplabv3plus-box", "box"),  # 1.1.0: bbtp
-                                        ("camvid-deeplabv3plus-scribble", "scribble")])
-def test_shipped_weak_entry_records_its_labels_and_verifies(monkeypatch, name, kind):
+@pytest.mark.parametrize("name, kind, pretraining", [
+    ("camvid-deeplabv3plus-box@1.0.0", "box", None),
+    ("camvid-deeplabv3plus-box", "box", None),  # 1.2.0: bbtp on GrabCut-refined labels
+    ("camvid-deeplabv3plus-scribble@1.0.0", "scribble", None),
+    ("camvid-deeplabv3plus-scribble", "scribble", "jigsaw"),  # 1.1.0: from the jigsaw-pretrained encoder
+])
+def test_shipped_weak_entry_records_its_labels_and_verifies(monkeypatch, name, kind, pretraining):
     """The weak-label entries: trained on simulated weak labels only, val and test on the card."""
     from semiseg_tf.zoo import resolve
     from semiseg_tf.zoo.card import card_metrics
 
     monkeypatch.delenv("SEMISEG_ZOO", raising=False)
     card = resolve(name).card()
+    assert card["training"].get("pretraining", {}).get("method") == pretraining
     weak = card["training"]["weak_labels"][kind]
     assert weak["images"] == 367 and 0 < weak["annotation_hours"] < weak["full_mask_hours"]
     assert set(card_metrics(card)) == {"val", "test"}
