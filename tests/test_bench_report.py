@@ -267,14 +267,20 @@ def test_annotation_hours_plot_charges_weak_runs_their_hours_and_mask_runs_their
            method_options={"crf_weight": 0.1})
     record("bbtp", "box", 0.0, 0.47, annotation_hours=17.4, method="bbtp-box-pbn")  # a weak method is named
     record("pretrained", "full", 0.125, 0.53, pretrain={"method": "dense"})
+    record("crf0.1-scribble-ptjigsaw-camvid-pbn", "scribble", 0.0, 0.49, annotation_hours=13.5,
+           method_options={"crf_weight": 0.1}, pretrain={"method": "jigsaw", "run": "jigsaw-camvid"})
     record("old", "full", 1.0, 0.6, bn_recalibration_batches=0)  # moving-average era: not plotted
     out = tmp_path / "plot.png"
     plot_annotation_hours.main(["--results", str(tmp_path), "--out", str(out)])
     printed = capsys.readouterr().out
     assert "scribbles, partial CE:    13.5 h  test mIoU 40.0" in printed
+    assert "scribbles + gated CRF 0.1, jigsaw-pretrained encoder:    13.5 h  test mIoU 39.0" in printed
     assert "points grown to superpixels + gated CRF 0.1:     4.1 h" in printed
     assert "boxes + bbtp:    17.4 h  test mIoU 37.0" in printed
     assert "46 masks, dense-pretrained encoder:    23.0 h  test mIoU 43.0" in printed
     assert "coarse masks (core0.5), partial CE:    14.3 h" in printed and "boxes round 2, partial CE:    17.4 h" in printed
     assert "46 masks:    23.0 h  test mIoU 42.0" in printed and "367 masks:   184.0 h  test mIoU 48.0" in printed
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    plotted = {line.split(":")[0].strip() for line in printed.splitlines() if line.endswith("budget)")}
+    assert plotted == {"367 masks", "46 masks, dense-pretrained encoder", "scribbles, partial CE", "boxes + bbtp",
+                       "points grown to superpixels + gated CRF 0.1", "coarse masks (core0.5), partial CE"}
