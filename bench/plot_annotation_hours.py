@@ -13,7 +13,6 @@ hours times their share of the masks (the masks' mean cost: the subsets are seed
 from __future__ import annotations
 
 import argparse
-import math
 from pathlib import Path
 
 import matplotlib
@@ -21,6 +20,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 import matplotlib.ticker  # noqa: E402
+import matplotlib.transforms  # noqa: E402
 from report import is_precise_bn_run, load_results  # noqa: E402
 from results_io import RESULTS, ROOT  # noqa: E402
 
@@ -88,18 +88,27 @@ def short_label(point: dict) -> str:
     return masks if point["supervision"] != "semi" else masks.split(" + ")[0] + " + " + masks.split(" + ")[1]
 
 
-def label_places(rows: list[dict]) -> list[tuple[tuple[int, int], str]]:
-    """(offset, alignment) of each label: right of its marker, unless markers lie close together (within
-    0.15 decades of hours and 1.5 mIoU), whose labels then take turns above, below and further right."""
-    turns = [((4, 6), "left"), ((4, -13), "left"), ((9, -3), "left")]
-    places, cluster = [], 0
-    for index, p in enumerate(rows):  # rows are sorted by hours
-        near = [q for q in rows if q is not p and abs(math.log10(q["hours"] / p["hours"])) < 0.15
-                and abs(q["test"] - p["test"]) < 1.5]
-        previous = rows[index - 1] if index else None
-        cluster = cluster + 1 if near and previous in near else 0
-        places.append(turns[cluster % 3] if near else ((7, -3), "left"))
-    return places
+CANDIDATES = [((7, -3), "left"), ((4, 6), "left"), ((4, -13), "left"), ((-7, -3), "right"), ((4, 16), "left"),
+              ((4, -23), "left"), ((-7, 8), "right"), ((-7, -14), "right")]  # offsets in points, tried in turn
+
+
+def place_labels(figure, axes, rows: list[dict]) -> None:
+    """Put each short label at the first candidate place that stays inside the axes and overlaps no marker
+    and no label already placed
+    (greedy, in display space), so close runs stay readable as results accumulate."""
+    renderer, frame = figure.canvas.get_renderer(), axes.get_window_extent()
+    markers = [axes.transData.transform((p["hours"], p["test"])) for p in rows]
+    taken = [matplotlib.transforms.Bbox.from_extents(x - 5, y - 5, x + 5, y + 5) for x, y in markers]
+    for p in rows:
+        for offset, align in CANDIDATES:
+            text = axes.annotate(short_label(p), (p["hours"], p["test"]), textcoords="offset points", fontsize=8,
+                                 xytext=offset, ha=align)
+            box = text.get_window_extent(renderer)
+            inside = frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1
+            if inside and not any(box.overlaps(other) for other in taken) or (offset, align) == CANDIDATES[-1]:
+                taken.append(box)
+                break
+            text.remove()
 
 
 def plot(rows: list[dict], out: Path) -> Path:
@@ -110,9 +119,6 @@ def plot(rows: list[dict], out: Path) -> Path:
                      label="full masks" if kind == "full" else "masks + unlabeled images")
     weak = [p for p in rows if p["supervision"] not in ("full", "semi")]
     axes.scatter([p["hours"] for p in weak], [p["test"] for p in weak], marker="^", s=60, label="weak labels")
-    for p, (offset, align) in zip(rows, label_places(rows)):
-        axes.annotate(short_label(p), (p["hours"], p["test"]), textcoords="offset points", fontsize=8,
-                      xytext=offset, ha=align)
     axes.margins(y=0.08)  # room for the labels below the lowest marker
     axes.set_xscale("log")
     axes.set_xticks([5, 10, 20, 50, 100, 200])
@@ -124,6 +130,7 @@ def plot(rows: list[dict], out: Path) -> Path:
     axes.grid(True, which="both", alpha=0.3)
     axes.legend(fontsize=8, loc="lower right")
     figure.tight_layout()
+    place_labels(figure, axes, rows)  # after the layout, which fixes where the markers are
     out.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(out)
     plt.close(figure)
