@@ -84,8 +84,7 @@ def short_label(point: dict) -> str:
     """The kind and budget only ('scribbles', '46 masks + equivariance'); the printed table has the recipe."""
     if point["supervision"] in WEAK_NAMES:
         return WEAK_NAMES[point["supervision"]]
-    masks = point["label"].split(" (")[0].split(",")[0]
-    return masks if point["supervision"] != "semi" else masks.split(" + ")[0] + " + " + masks.split(" + ")[1]
+    return point["label"].split(" (")[0].split(",")[0]
 
 
 CANDIDATES = [((7, -3), "left"), ((4, 6), "left"), ((4, -13), "left"), ((-7, -3), "right"), ((4, 16), "left"),
@@ -94,8 +93,7 @@ CANDIDATES = [((7, -3), "left"), ((4, 6), "left"), ((4, -13), "left"), ((-7, -3)
 
 def place_labels(figure, axes, rows: list[dict]) -> None:
     """Put each short label at the first candidate place that stays inside the axes and overlaps no marker
-    and no label already placed
-    (greedy, in display space), so close runs stay readable as results accumulate."""
+    and no label already placed (greedy, in display space), so close runs stay readable as results grow."""
     renderer, frame = figure.canvas.get_renderer(), axes.get_window_extent()
     markers = [axes.transData.transform((p["hours"], p["test"])) for p in rows]
     taken = [matplotlib.transforms.Bbox.from_extents(x - 5, y - 5, x + 5, y + 5) for x, y in markers]

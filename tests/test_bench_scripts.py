@@ -157,7 +157,8 @@ def test_reseeding_a_run_that_is_not_finished_names_the_missing_file(tmp_path):
 
 @pytest.mark.parametrize("script", ["camvid_train.py", "reseed.py", "bn_recalibration.py"])
 def test_a_bench_run_started_outside_the_repository_root_stops_with_the_command_to_type(script, tmp_path):
-    args = {"camvid_train.py": ["--seed", "0"], "reseed.py": ["RUN", "--seeds", "1"], "bn_recalibration.py": ["RUN"]}[script]
+    args = {"camvid_train.py": ["--seed", "0"], "reseed.py": ["RUN", "--seeds", "1"],
+            "bn_recalibration.py": ["RUN"]}[script]
     failed = subprocess.run([sys.executable, str(BENCH / script), *args], capture_output=True, text=True,
                             timeout=120, cwd=tmp_path)
     assert failed.returncode == 2 and not list(tmp_path.iterdir())
